@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Sextant",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Sextant", targets: ["Sextant"]),
+        .executable(name: "sextant", targets: ["sextant"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (apt: libopenblas-dev, liblz4-dev), found through pkg-config.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4",
+                       providers: [.apt(["liblz4-dev"])]),
+        // Small C kernels for the hot elementwise loops (exp, erf, layer norm, softmax, bf16).
+        .target(name: "CKernels",
+                cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast"])]),
+
+        .target(name: "Tokenizers"),
+        .target(name: "Inference", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "Embedding", dependencies: ["Tokenizers", "Inference"]),
+        .target(name: "Sextant", dependencies: ["Embedding"]),
+        .executableTarget(name: "sextant", dependencies: [
+            "Sextant",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference"]),
+        .testTarget(name: "EmbeddingTests", dependencies: ["Embedding"]),
+        .testTarget(name: "SextantCLITests", dependencies: ["sextant"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

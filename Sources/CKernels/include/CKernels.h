@@ -1,0 +1,42 @@
+// Hot elementwise loops of the inference engine, in C so the compiler vectorizes them
+// (one AVX-512 clone and a portable default, chosen at load time).
+#ifndef SEXTANT_CKERNELS_H
+#define SEXTANT_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// y[r*ld + c] += bias[c] for every row r < rows and column c < cols.
+void sx_add_bias_rows(float *y, size_t rows, size_t cols, size_t ld, const float *bias);
+
+/// x[r] = LayerNorm(x[r] + residual[r]) * gamma + beta over rows of `cols` floats.
+/// `residual` may be NULL. Mean and variance are accumulated in double.
+void sx_add_layer_norm(float *x, const float *residual, size_t rows, size_t cols,
+                       const float *gamma, const float *beta, float eps);
+
+/// x[r] = x[r] / rms(x[r]) * weight (RMSNorm), accumulated in double. `weight` may be NULL.
+void sx_rms_norm(float *x, size_t rows, size_t cols, const float *weight, float eps);
+
+/// In place: x = 0.5 * x * (1 + erf(x / sqrt(2))), the exact (erf) GELU.
+void sx_gelu_erf(float *x, size_t n);
+
+/// In place: x = x * sigmoid(x) (SiLU).
+void sx_silu(float *x, size_t n);
+
+/// In place, each of `rows` rows of `cols` floats at stride `ld`:
+/// x = softmax(scale * x).
+void sx_softmax_rows(float *x, size_t rows, size_t cols, size_t ld, float scale);
+
+/// Vectorized single-precision erf and exp (max error a few ulp), exposed for tests.
+void sx_erf(const float *x, float *y, size_t n);
+void sx_exp(const float *x, float *y, size_t n);
+
+/// Half-precision conversions to f32.
+void sx_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+void sx_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+
+/// Sum of squares of `n` floats (in double) and in-place scaling, for L2 normalization.
+double sx_sum_squares(const float *x, size_t n);
+void sx_scale(float *x, size_t n, float s);
+
+#endif

@@ -1,0 +1,167 @@
+#include "CKernels.h"
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__clang__)
+#define SX_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SX_CLONES
+#endif
+#define SX_INLINE static inline __attribute__((always_inline))
+
+// exp(x) by range reduction x = n ln2 + r, |r| <= ln2/2, and a degree-6 polynomial for e^r.
+SX_INLINE float sx_expf1(float x) {
+    x = fminf(fmaxf(x, -87.3f), 88.3f);
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f;          // ln2 high part
+    r = r - n * -2.12194440e-4f;             // ln2 low part
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+// erf(x) as x * P(x^2) / Q(x^2) on [-4, 4] (a minimax rational fit; erf is +-1 in f32 beyond).
+SX_INLINE float sx_erff1(float x) {
+    x = fminf(fmaxf(x, -4.0f), 4.0f);
+    float x2 = x * x;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 + -2.10102402082508e-06f;
+    p = p * x2 + -5.69250639462346e-05f;
+    p = p * x2 + -7.34990630326855e-04f;
+    p = p * x2 + -2.95459980854025e-03f;
+    p = p * x2 + -1.60960333262415e-02f;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 + -2.13374055278905e-04f;
+    q = q * x2 + -1.68282697438203e-03f;
+    q = q * x2 + -7.37332916720468e-03f;
+    q = q * x2 + -1.42647390514189e-02f;
+    return x * p / q;
+}
+
+SX_CLONES void sx_erf(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = sx_erff1(x[i]);
+}
+
+SX_CLONES void sx_exp(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = sx_expf1(x[i]);
+}
+
+SX_CLONES void sx_add_bias_rows(float *y, size_t rows, size_t cols, size_t ld, const float *bias) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = y + r * ld;
+        for (size_t c = 0; c < cols; c++) row[c] += bias[c];
+    }
+}
+
+SX_CLONES void sx_add_layer_norm(float *x, const float *residual, size_t rows, size_t cols,
+                                 const float *gamma, const float *beta, float eps) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * cols;
+        if (residual) {
+            const float *res = residual + r * cols;
+            for (size_t c = 0; c < cols; c++) row[c] += res[c];
+        }
+        double sum = 0;
+        for (size_t c = 0; c < cols; c++) sum += row[c];
+        float mean = (float)(sum / (double)cols);
+        double var = 0;
+        for (size_t c = 0; c < cols; c++) {
+            double d = (double)row[c] - mean;
+            var += d * d;
+        }
+        float inv = (float)(1.0 / sqrt(var / (double)cols + (double)eps));
+        for (size_t c = 0; c < cols; c++) row[c] = (row[c] - mean) * inv * gamma[c] + beta[c];
+    }
+}
+
+SX_CLONES void sx_rms_norm(float *x, size_t rows, size_t cols, const float *weight, float eps) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * cols;
+        double ss = 0;
+        for (size_t c = 0; c < cols; c++) ss += (double)row[c] * row[c];
+        float inv = (float)(1.0 / sqrt(ss / (double)cols + (double)eps));
+        if (weight) {
+            for (size_t c = 0; c < cols; c++) row[c] = row[c] * inv * weight[c];
+        } else {
+            for (size_t c = 0; c < cols; c++) row[c] = row[c] * inv;
+        }
+    }
+}
+
+SX_CLONES void sx_gelu_erf(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + sx_erff1(v * 0.70710678118654752f));
+    }
+}
+
+SX_CLONES void sx_silu(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = v / (1.0f + sx_expf1(-v));
+    }
+}
+
+SX_CLONES void sx_softmax_rows(float *x, size_t rows, size_t cols, size_t ld, float scale) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * ld;
+        float m = -INFINITY;
+        for (size_t c = 0; c < cols; c++) m = fmaxf(m, row[c]);
+        float sum = 0;
+        for (size_t c = 0; c < cols; c++) {
+            float e = sx_expf1((row[c] - m) * scale);
+            row[c] = e;
+            sum += e;
+        }
+        float inv = 1.0f / sum;
+        for (size_t c = 0; c < cols; c++) row[c] *= inv;
+    }
+}
+
+SX_CLONES void sx_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = src[i];
+        uint32_t sign = (h & 0x8000u) << 16;
+        uint32_t exp = (h >> 10) & 0x1f;
+        uint32_t man = h & 0x3ffu;
+        uint32_t bits;
+        if (exp == 0x1f) {
+            bits = sign | 0x7f800000u | (man << 13);          // inf / nan
+        } else if (exp != 0) {
+            bits = sign | ((exp + 112) << 23) | (man << 13);   // normal
+        } else {
+            // zero or subnormal: value = man * 2^-24
+            float v = (float)man * 5.9604644775390625e-8f;
+            uint32_t vb;
+            memcpy(&vb, &v, sizeof vb);
+            bits = sign | vb;
+        }
+        memcpy(dst + i, &bits, sizeof bits);
+    }
+}
+
+SX_CLONES void sx_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &bits, sizeof bits);
+    }
+}
+
+SX_CLONES double sx_sum_squares(const float *x, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
+
+SX_CLONES void sx_scale(float *x, size_t n, float s) {
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}

@@ -1,0 +1,31 @@
+import CBLAS
+
+/// Matrix products on OpenBLAS. Sextant parallelizes across batches itself, so OpenBLAS is set
+/// to one thread, once, the first time any product runs.
+enum BLAS {
+    private static let configured: Void = {
+        openblas_set_num_threads(1)
+    }()
+
+    /// y[m×n] = x[m×k] · w[n×k]ᵀ (+ y if `accumulate`); row-major with leading dimensions.
+    @inline(__always)
+    static func matmulTransposedB(m: Int, n: Int, k: Int,
+                                  x: UnsafePointer<Float>, ldx: Int,
+                                  w: UnsafePointer<Float>, ldw: Int,
+                                  y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false) {
+        _ = configured
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
+                    1, x, Int32(ldx), w, Int32(ldw), accumulate ? 1 : 0, y, Int32(ldy))
+    }
+
+    /// y[m×n] = a[m×k] · b[k×n]; row-major with leading dimensions.
+    @inline(__always)
+    static func matmul(m: Int, n: Int, k: Int,
+                       a: UnsafePointer<Float>, lda: Int,
+                       b: UnsafePointer<Float>, ldb: Int,
+                       y: UnsafeMutablePointer<Float>, ldy: Int) {
+        _ = configured
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                    1, a, Int32(lda), b, Int32(ldb), 0, y, Int32(ldy))
+    }
+}

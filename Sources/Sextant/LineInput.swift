@@ -1,0 +1,61 @@
+import Foundation
+
+/// An input line that cannot be read, with its 1-based line number.
+public struct InputError: Error, CustomStringConvertible, Sendable {
+    public let line: Int
+    public let message: String
+    public var description: String { "line \(line): \(message)" }
+}
+
+/// Reads texts from lines of bytes: JSON objects `{"text": ...}` or plain text lines.
+public enum LineInput {
+    /// Decodes one line (without its newline). `lineNumber` is for error messages.
+    /// - Parameter plain: the line is the text itself rather than a JSON object.
+    public static func text(from bytes: ArraySlice<UInt8>, lineNumber: Int, plain: Bool) throws -> String {
+        var bytes = bytes
+        if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+        guard let line = String(validating: bytes, as: UTF8.self) else {
+            throw InputError(line: lineNumber, message: "not valid UTF-8")
+        }
+        if plain { return line }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        } catch {
+            throw InputError(line: lineNumber, message: "not valid JSON; expected an object like {\"text\": \"...\"} (use --lines for plain text)")
+        }
+        guard let dict = object as? [String: Any] else {
+            throw InputError(line: lineNumber, message: "expected a JSON object like {\"text\": \"...\"}")
+        }
+        guard let text = dict["text"] as? String else {
+            throw InputError(line: lineNumber, message: "the object has no string field \"text\"")
+        }
+        return text
+    }
+
+    /// Splits a buffer into lines, calling `body` with each complete line and its number; returns
+    /// the bytes after the last newline (an incomplete line).
+    public static func forEachLine(in buffer: [UInt8], startingAt firstLine: Int,
+                                   _ body: (ArraySlice<UInt8>, Int) throws -> Void) rethrows -> (rest: ArraySlice<UInt8>, lines: Int) {
+        var start = buffer.startIndex
+        var count = 0
+        while let nl = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            try body(buffer[start..<nl], firstLine + count)
+            count += 1
+            start = nl + 1
+        }
+        return (buffer[start...], count)
+    }
+
+    /// One JSON line `{"embedding":[...]}` for a vector.
+    public static func embeddingLine(_ vector: [Float]) -> String {
+        var s = "{\"embedding\":["
+        s.reserveCapacity(vector.count * 12 + 20)
+        for (i, v) in vector.enumerated() {
+            if i > 0 { s += "," }
+            s += v.isFinite ? v.description : "0"
+        }
+        s += "]}"
+        return s
+    }
+}

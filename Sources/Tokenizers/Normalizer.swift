@@ -1,0 +1,89 @@
+import Foundation
+
+/// Text normalization steps of `tokenizer.json` ("normalizer").
+enum Normalizer: Sendable {
+    case bert(cleanText: Bool, handleChineseChars: Bool, stripAccents: Bool, lowercase: Bool)
+    case lowercase
+    case stripAccents
+    case nfd, nfc, nfkd, nfkc
+    case sequence([Normalizer])
+
+    static func parse(_ json: [String: Any]) throws -> Normalizer {
+        let type = json["type"] as? String ?? "<missing>"
+        switch type {
+        case "BertNormalizer":
+            let lowercase = json["lowercase"] as? Bool ?? true
+            // `strip_accents: null` means: strip accents when lowercasing (BERT's rule).
+            let strip = (json["strip_accents"] as? Bool) ?? lowercase
+            return .bert(cleanText: json["clean_text"] as? Bool ?? true,
+                         handleChineseChars: json["handle_chinese_chars"] as? Bool ?? true,
+                         stripAccents: strip, lowercase: lowercase)
+        case "Lowercase": return .lowercase
+        case "StripAccents": return .stripAccents
+        case "NFD": return .nfd
+        case "NFC": return .nfc
+        case "NFKD": return .nfkd
+        case "NFKC": return .nfkc
+        case "Sequence":
+            guard let items = json["normalizers"] as? [[String: Any]] else {
+                throw TokenizerError(.malformed, "normalizer Sequence has no 'normalizers' list")
+            }
+            return .sequence(try items.map(parse))
+        default:
+            throw TokenizerError(.unsupported, "normalizer type '\(type)' is not supported "
+                + "(supported: BertNormalizer, Lowercase, StripAccents, NFD, NFC, NFKD, NFKC, Sequence)")
+        }
+    }
+
+    func apply(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        switch self {
+        case let .bert(cleanText, handleChinese, stripAccents, lowercase):
+            var out: [Unicode.Scalar] = []
+            out.reserveCapacity(text.count + 8)
+            for s in text {
+                if cleanText {
+                    if s.value == 0 || s.value == 0xFFFD || s.isBertControl { continue }
+                    if s.isRustWhitespace { out.append(" "); continue }
+                }
+                if handleChinese && s.isCJKIdeograph {
+                    out.append(" "); out.append(s); out.append(" ")
+                } else {
+                    out.append(s)
+                }
+            }
+            if stripAccents { out = Normalizer.stripAccents.apply(out) }
+            if lowercase { out = Normalizer.lowercase.apply(out) }
+            return out
+        case .lowercase:
+            if text.allSatisfy({ $0.isASCII }) {
+                return text.map { s in (0x41...0x5A).contains(s.value) ? Unicode.Scalar(s.value + 32)! : s }
+            }
+            var out: [Unicode.Scalar] = []
+            out.reserveCapacity(text.count)
+            for s in text {
+                if s.isASCII {
+                    out.append((0x41...0x5A).contains(s.value) ? Unicode.Scalar(s.value + 32)! : s)
+                } else {
+                    out.append(contentsOf: s.properties.lowercaseMapping.unicodeScalars)
+                }
+            }
+            return out
+        case .stripAccents:
+            if text.allSatisfy({ $0.isASCII }) { return text }
+            return Normalizer.nfd.apply(text).filter { $0.properties.generalCategory != .nonspacingMark }
+        case .nfd: return Normalizer.unicodeForm(text) { $0.decomposedStringWithCanonicalMapping }
+        case .nfc: return Normalizer.unicodeForm(text) { $0.precomposedStringWithCanonicalMapping }
+        case .nfkd: return Normalizer.unicodeForm(text) { $0.decomposedStringWithCompatibilityMapping }
+        case .nfkc: return Normalizer.unicodeForm(text) { $0.precomposedStringWithCompatibilityMapping }
+        case let .sequence(steps):
+            return steps.reduce(text) { $1.apply($0) }
+        }
+    }
+
+    private static func unicodeForm(_ text: [Unicode.Scalar], _ form: (String) -> String) -> [Unicode.Scalar] {
+        if text.allSatisfy({ $0.isASCII }) { return text }
+        var s = String()
+        s.unicodeScalars.append(contentsOf: text)
+        return Array(form(s).unicodeScalars)
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// A tokenizer read from a Hugging Face `tokenizer.json`, giving the same ids as HF `tokenizers`.
+///
+/// Supported today: WordPiece models with the BERT normalizer and pre-tokenizer, added tokens,
+/// and template post-processing. Anything else is refused with a `TokenizerError` naming it.
+public struct Tokenizer: Sendable {
+    private let normalizer: Normalizer?
+    private let preTokenizer: PreTokenizer?
+    private let model: WordPiece
+    private let postProcessor: PostProcessor
+    private let rawAddedTokens: AddedTokenMatcher
+    private let normalizedAddedTokens: AddedTokenMatcher
+    private let addedTokenIds: [String: Int32]
+
+    /// One more than the largest id the tokenizer can produce.
+    public var idLimit: Int32 {
+        max(model.vocab.values.max() ?? 0, addedTokenIds.values.max() ?? 0) + 1
+    }
+
+    /// Number of tokens the post-processor adds around one sequence.
+    public var specialTokenCount: Int { postProcessor.prefix.count + postProcessor.suffix.count }
+
+    /// Loads `tokenizer.json`; errors name the file and the component at fault.
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw TokenizerError(.unreadable, "\(url.path): cannot read the tokenizer file (\(error.localizedDescription))")
+        }
+        do {
+            try self.init(jsonData: data)
+        } catch let e as TokenizerError {
+            throw TokenizerError(e.code, "\(url.path): \(e.message)")
+        }
+    }
+
+    /// Parses the contents of a `tokenizer.json`.
+    public init(jsonData: Data) throws {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: jsonData)
+        } catch {
+            throw TokenizerError(.malformed, "not valid JSON (\(error.localizedDescription))")
+        }
+        guard let root = object as? [String: Any] else {
+            throw TokenizerError(.malformed, "the top level is not a JSON object")
+        }
+        guard let modelJSON = root["model"] as? [String: Any] else {
+            throw TokenizerError(.malformed, "no 'model' object")
+        }
+        let modelType = modelJSON["type"] as? String ?? (modelJSON["continuing_subword_prefix"] != nil ? "WordPiece" : "<missing>")
+        guard modelType == "WordPiece" else {
+            throw TokenizerError(.unsupported, "model type '\(modelType)' is not supported (supported: WordPiece)")
+        }
+        let model = try WordPiece(json: modelJSON)
+        self.model = model
+
+        normalizer = try (root["normalizer"] as? [String: Any]).map(Normalizer.parse)
+        preTokenizer = try (root["pre_tokenizer"] as? [String: Any]).map(PreTokenizer.parse)
+
+        var raw: [AddedToken] = [], normalized: [AddedToken] = []
+        var addedIds: [String: Int32] = [:]
+        for item in root["added_tokens"] as? [[String: Any]] ?? [] {
+            guard let content = item["content"] as? String, let id = item["id"] as? Int else {
+                throw TokenizerError(.malformed, "an added_tokens entry lacks 'content' or 'id'")
+            }
+            let token = AddedToken(id: Int32(id), content: Array(content.unicodeScalars),
+                                   special: item["special"] as? Bool ?? false,
+                                   singleWord: item["single_word"] as? Bool ?? false,
+                                   lstrip: item["lstrip"] as? Bool ?? false,
+                                   rstrip: item["rstrip"] as? Bool ?? false,
+                                   normalized: item["normalized"] as? Bool ?? !(item["special"] as? Bool ?? false))
+            addedIds[content] = Int32(id)
+            if token.normalized { normalized.append(token) } else { raw.append(token) }
+        }
+        rawAddedTokens = AddedTokenMatcher(raw)
+        normalizedAddedTokens = AddedTokenMatcher(normalized)
+        addedTokenIds = addedIds
+
+        if let post = root["post_processor"] as? [String: Any] {
+            postProcessor = try PostProcessor.parse(post) { name in addedIds[name] ?? model.vocab[name] }
+        } else {
+            postProcessor = .none
+        }
+    }
+
+    /// The id of a token (added tokens first, then the model's vocabulary).
+    public func id(of token: String) -> Int32? {
+        addedTokenIds[token] ?? model.vocab[token]
+    }
+
+    /// Encodes `text` to token ids.
+    /// - Parameters:
+    ///   - addSpecialTokens: wrap with the post-processor's template (e.g. `[CLS] … [SEP]`).
+    ///   - maxLength: total length limit, special tokens included; the text is cut at the end.
+    public func encode(_ text: String, addSpecialTokens: Bool = true, maxLength: Int? = nil) -> [Int32] {
+        var ids = tokenize(text)
+        let reserved = addSpecialTokens ? specialTokenCount : 0
+        if let maxLength, ids.count + reserved > maxLength {
+            ids.removeSubrange(max(0, maxLength - reserved)...)
+        }
+        if addSpecialTokens {
+            ids = postProcessor.prefix + ids + postProcessor.suffix
+        }
+        return ids
+    }
+
+    /// Token ids of `text` without any special tokens or truncation.
+    public func tokenize(_ text: String) -> [Int32] {
+        let scalars = Array(text.unicodeScalars)
+        var ids: [Int32] = []
+        ids.reserveCapacity(scalars.count / 3 + 4)
+        for piece in rawAddedTokens.split(scalars[...]) {
+            switch piece {
+            case let .token(id):
+                ids.append(id)
+            case let .text(raw):
+                let normalizedText = normalizer.map { $0.apply(Array(raw)) } ?? Array(raw)
+                for inner in normalizedAddedTokens.split(normalizedText[...]) {
+                    switch inner {
+                    case let .token(id):
+                        ids.append(id)
+                    case let .text(chunk):
+                        let words = preTokenizer.map { $0.split([chunk]) } ?? [chunk]
+                        for word in words where !word.isEmpty {
+                            model.tokenize(word, into: &ids)
+                        }
+                    }
+                }
+            }
+        }
+        return ids
+    }
+}
