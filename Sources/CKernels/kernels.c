@@ -8,6 +8,8 @@
 #define SX_CLONES
 #endif
 #define SX_INLINE static inline __attribute__((always_inline))
+// Reductions keep 16 partial results so that they vectorize without -ffast-math.
+#define SX_LANES 16
 
 // exp(x) by range reduction x = n ln2 + r, |r| <= ln2/2, and a degree-6 polynomial for e^r.
 SX_INLINE float sx_expf1(float x) {
@@ -62,6 +64,39 @@ SX_CLONES void sx_add_bias_rows(float *y, size_t rows, size_t cols, size_t ld, c
     }
 }
 
+// Sum and sum of squared deviations of a row, in double, with lane-wise partial sums.
+SX_INLINE double sx_row_sum(const float *row, size_t cols) {
+    double lanes[SX_LANES] = {0};
+    size_t c = 0;
+    for (; c + SX_LANES <= cols; c += SX_LANES)
+        for (int l = 0; l < SX_LANES; l++) lanes[l] += row[c + l];
+    double s = 0;
+    for (int l = 0; l < SX_LANES; l++) s += lanes[l];
+    for (; c < cols; c++) s += row[c];
+    return s;
+}
+
+SX_INLINE double sx_row_sq_dev(const float *row, size_t cols, float mean) {
+    double lanes[SX_LANES] = {0};
+    size_t c = 0;
+    for (; c + SX_LANES <= cols; c += SX_LANES)
+        for (int l = 0; l < SX_LANES; l++) {
+            double d = (double)row[c + l] - mean;
+            lanes[l] += d * d;
+        }
+    double s = 0;
+    for (int l = 0; l < SX_LANES; l++) s += lanes[l];
+    for (; c < cols; c++) {
+        double d = (double)row[c] - mean;
+        s += d * d;
+    }
+    return s;
+}
+
+void sx_fill_rows(float *y, size_t rows, size_t cols, size_t ld, const float *values) {
+    for (size_t r = 0; r < rows; r++) memcpy(y + r * ld, values, cols * sizeof(float));
+}
+
 SX_CLONES void sx_add_layer_norm(float *x, const float *residual, size_t rows, size_t cols,
                                  const float *gamma, const float *beta, float eps) {
     for (size_t r = 0; r < rows; r++) {
@@ -70,14 +105,8 @@ SX_CLONES void sx_add_layer_norm(float *x, const float *residual, size_t rows, s
             const float *res = residual + r * cols;
             for (size_t c = 0; c < cols; c++) row[c] += res[c];
         }
-        double sum = 0;
-        for (size_t c = 0; c < cols; c++) sum += row[c];
-        float mean = (float)(sum / (double)cols);
-        double var = 0;
-        for (size_t c = 0; c < cols; c++) {
-            double d = (double)row[c] - mean;
-            var += d * d;
-        }
+        float mean = (float)(sx_row_sum(row, cols) / (double)cols);
+        double var = sx_row_sq_dev(row, cols, mean);
         float inv = (float)(1.0 / sqrt(var / (double)cols + (double)eps));
         for (size_t c = 0; c < cols; c++) row[c] = (row[c] - mean) * inv * gamma[c] + beta[c];
     }
@@ -86,8 +115,7 @@ SX_CLONES void sx_add_layer_norm(float *x, const float *residual, size_t rows, s
 SX_CLONES void sx_rms_norm(float *x, size_t rows, size_t cols, const float *weight, float eps) {
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * cols;
-        double ss = 0;
-        for (size_t c = 0; c < cols; c++) ss += (double)row[c] * row[c];
+        double ss = sx_row_sq_dev(row, cols, 0.0f);
         float inv = (float)(1.0 / sqrt(ss / (double)cols + (double)eps));
         if (weight) {
             for (size_t c = 0; c < cols; c++) row[c] = row[c] * inv * weight[c];
@@ -114,16 +142,27 @@ SX_CLONES void sx_silu(float *x, size_t n) {
 SX_CLONES void sx_softmax_rows(float *x, size_t rows, size_t cols, size_t ld, float scale) {
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * ld;
+        float mlanes[SX_LANES];
+        for (int l = 0; l < SX_LANES; l++) mlanes[l] = -INFINITY;
+        size_t c = 0;
+        for (; c + SX_LANES <= cols; c += SX_LANES)
+            for (int l = 0; l < SX_LANES; l++) mlanes[l] = row[c + l] > mlanes[l] ? row[c + l] : mlanes[l];
         float m = -INFINITY;
-        for (size_t c = 0; c < cols; c++) m = fmaxf(m, row[c]);
+        for (int l = 0; l < SX_LANES; l++) m = mlanes[l] > m ? mlanes[l] : m;
+        for (; c < cols; c++) m = row[c] > m ? row[c] : m;
+
+        float ms = m * scale;
+        for (c = 0; c < cols; c++) row[c] = sx_expf1(row[c] * scale - ms);
+
+        float slanes[SX_LANES] = {0};
+        for (c = 0; c + SX_LANES <= cols; c += SX_LANES)
+            for (int l = 0; l < SX_LANES; l++) slanes[l] += row[c + l];
         float sum = 0;
-        for (size_t c = 0; c < cols; c++) {
-            float e = sx_expf1((row[c] - m) * scale);
-            row[c] = e;
-            sum += e;
-        }
+        for (int l = 0; l < SX_LANES; l++) sum += slanes[l];
+        for (; c < cols; c++) sum += row[c];
+
         float inv = 1.0f / sum;
-        for (size_t c = 0; c < cols; c++) row[c] *= inv;
+        for (c = 0; c < cols; c++) row[c] *= inv;
     }
 }
 
@@ -157,9 +196,7 @@ SX_CLONES void sx_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
 }
 
 SX_CLONES double sx_sum_squares(const float *x, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-    return s;
+    return sx_row_sq_dev(x, n, 0.0f);
 }
 
 SX_CLONES void sx_scale(float *x, size_t n, float s) {

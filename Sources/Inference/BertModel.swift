@@ -119,9 +119,9 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
         let headDim = h / heads
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
-            // Q, K, V in one product: qkv[t] = [q | k | v].
-            BLAS.matmulTransposedB(m: total, n: 3 * h, k: h, x: x, ldx: h, w: layer.qkvWeight.pointer, ldw: h, y: qkv, ldy: 3 * h)
-            sx_add_bias_rows(qkv, total, 3 * h, 3 * h, layer.qkvBias.pointer)
+            // Q, K, V in one product: qkv[t] = [q | k | v]. Each product starts from its bias (beta = 1).
+            sx_fill_rows(qkv, total, 3 * h, 3 * h, layer.qkvBias.pointer)
+            BLAS.matmulTransposedB(m: total, n: 3 * h, k: h, x: x, ldx: h, w: layer.qkvWeight.pointer, ldw: h, y: qkv, ldy: 3 * h, accumulate: true)
             var start = 0
             for seq in sequences {
                 let n = seq.count
@@ -134,16 +134,16 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
                 }
                 start += n
             }
-            BLAS.matmulTransposedB(m: total, n: h, k: h, x: context, ldx: h, w: layer.attentionOut.weight.pointer, ldw: h, y: y, ldy: h)
-            sx_add_bias_rows(y, total, h, h, layer.attentionOut.bias.pointer)
+            sx_fill_rows(y, total, h, h, layer.attentionOut.bias.pointer)
+            BLAS.matmulTransposedB(m: total, n: h, k: h, x: context, ldx: h, w: layer.attentionOut.weight.pointer, ldw: h, y: y, ldy: h, accumulate: true)
             sx_add_layer_norm(y, x, total, h, layer.attentionNorm.gamma.pointer, layer.attentionNorm.beta.pointer, eps)
             swap(&x, &y)
 
-            BLAS.matmulTransposedB(m: total, n: inter, k: h, x: x, ldx: h, w: layer.intermediate.weight.pointer, ldw: h, y: hidden, ldy: inter)
-            sx_add_bias_rows(hidden, total, inter, inter, layer.intermediate.bias.pointer)
+            sx_fill_rows(hidden, total, inter, inter, layer.intermediate.bias.pointer)
+            BLAS.matmulTransposedB(m: total, n: inter, k: h, x: x, ldx: h, w: layer.intermediate.weight.pointer, ldw: h, y: hidden, ldy: inter, accumulate: true)
             sx_gelu_erf(hidden, total * inter)
-            BLAS.matmulTransposedB(m: total, n: h, k: inter, x: hidden, ldx: inter, w: layer.output.weight.pointer, ldw: inter, y: y, ldy: h)
-            sx_add_bias_rows(y, total, h, h, layer.output.bias.pointer)
+            sx_fill_rows(y, total, h, h, layer.output.bias.pointer)
+            BLAS.matmulTransposedB(m: total, n: h, k: inter, x: hidden, ldx: inter, w: layer.output.weight.pointer, ldw: inter, y: y, ldy: h, accumulate: true)
             sx_add_layer_norm(y, x, total, h, layer.outputNorm.gamma.pointer, layer.outputNorm.beta.pointer, eps)
             swap(&x, &y)
         }

@@ -9,6 +9,9 @@
 /// y[r*ld + c] += bias[c] for every row r < rows and column c < cols.
 void sx_add_bias_rows(float *y, size_t rows, size_t cols, size_t ld, const float *bias);
 
+/// y[r*ld + c] = values[c] for every row r < rows and column c < cols.
+void sx_fill_rows(float *y, size_t rows, size_t cols, size_t ld, const float *values);
+
 /// x[r] = LayerNorm(x[r] + residual[r]) * gamma + beta over rows of `cols` floats.
 /// `residual` may be NULL. Mean and variance are accumulated in double.
 void sx_add_layer_norm(float *x, const float *residual, size_t rows, size_t cols,
