@@ -73,10 +73,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     private static func parseHeader(base: UnsafeRawPointer, size: Int, path: String) throws -> [String: TensorInfo] {
-        let headerLength = Int(base.loadUnaligned(as: UInt64.self).littleEndian)
-        guard headerLength > 1, headerLength <= size - 8, headerLength <= 100_000_000 else {
-            throw InferenceError(.corrupt, "\(path): header length \(headerLength) does not fit a file of \(size) bytes (truncated or not safetensors)")
+        let declared = base.loadUnaligned(as: UInt64.self).littleEndian
+        guard declared > 1, declared <= UInt64(size - 8), declared <= 100_000_000 else {
+            throw InferenceError(.corrupt, "\(path): header length \(declared) does not fit a file of \(size) bytes (truncated or not safetensors)")
         }
+        let headerLength = Int(declared)
         let headerData = Data(bytes: base + 8, count: headerLength)
         guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
             throw InferenceError(.corrupt, "\(path): the header is not a JSON object (not a safetensors file?)")
@@ -98,9 +99,14 @@ public final class SafeTensorsFile: @unchecked Sendable {
             guard begin >= 0, begin <= end, end <= dataLength else {
                 throw InferenceError(.corrupt, "\(path): tensor '\(name)' spans bytes \(begin)..<\(end) but the data section has \(dataLength) bytes (truncated file?)")
             }
-            let elements = shape.reduce(1, *)
-            guard shape.allSatisfy({ $0 >= 0 }), elements * dtype.byteSize == end - begin else {
-                throw InferenceError(.corrupt, "\(path): tensor '\(name)' of shape \(shape) \(dtypeName) needs \(elements * dtype.byteSize) bytes, header gives \(end - begin)")
+            // The byte size the shape needs, or nil if it is negative or overflows.
+            let needed = shape.reduce(Optional(dtype.byteSize)) { acc, d in
+                guard let acc, d >= 0 else { return nil }
+                let (p, overflow) = acc.multipliedReportingOverflow(by: d)
+                return overflow ? nil : p
+            }
+            guard let needed, needed == end - begin else {
+                throw InferenceError(.corrupt, "\(path): tensor '\(name)' of shape \(shape) \(dtypeName) does not fit its \(end - begin) bytes")
             }
             tensors[name] = TensorInfo(dtype: dtype, shape: shape, byteRange: (dataStart + begin)..<(dataStart + end))
         }
