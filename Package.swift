@@ -24,7 +24,8 @@ let package = Package(
         .target(name: "Tokenizers"),
         .target(name: "Inference", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Embedding", dependencies: ["Tokenizers", "Inference"]),
-        .target(name: "Sextant", dependencies: ["Embedding"]),
+        .target(name: "VectorIndex", dependencies: ["CLZ4", "CKernels"]),
+        .target(name: "Sextant", dependencies: ["Embedding", "VectorIndex"]),
         .executableTarget(name: "sextant", dependencies: [
             "Sextant",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -33,6 +34,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference"]),
         .testTarget(name: "EmbeddingTests", dependencies: ["Embedding"]),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"]),
         .testTarget(name: "SextantCLITests", dependencies: ["sextant"]),
     ],
     swiftLanguageModes: [.v5]
