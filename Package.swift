@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Inference", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Embedding", dependencies: ["Tokenizers", "Inference"]),
         .target(name: "VectorIndex", dependencies: ["CLZ4", "CKernels"]),
-        .target(name: "Sextant", dependencies: ["Embedding", "VectorIndex"]),
+        .target(name: "Sextant", dependencies: ["Embedding"]),
         .executableTarget(name: "sextant", dependencies: [
             "Sextant",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -166,6 +166,38 @@ SX_CLONES void sx_softmax_rows(float *x, size_t rows, size_t cols, size_t ld, fl
     }
 }
 
+SX_CLONES void sx_softmax_causal(float *x, size_t rows, size_t cols, size_t ld, float scale, size_t visible) {
+    for (size_t r = 0; r < rows; r++) {
+        size_t n = visible + r < cols ? visible + r : cols;
+        float *row = x + r * ld;
+        sx_softmax_rows(row, 1, n, ld, scale);
+        for (size_t c = n; c < cols; c++) row[c] = 0.0f;
+    }
+}
+
+SX_CLONES void sx_rope(float *x, size_t rows, size_t heads, size_t head_dim, size_t ld,
+                       const float *cos, const float *sin) {
+    size_t half = head_dim / 2;
+    for (size_t r = 0; r < rows; r++) {
+        const float *c = cos + r * half, *s = sin + r * half;
+        for (size_t h = 0; h < heads; h++) {
+            float *a = x + r * ld + h * head_dim, *b = a + half;
+            for (size_t i = 0; i < half; i++) {
+                float x1 = a[i], x2 = b[i];
+                a[i] = x1 * c[i] - x2 * s[i];
+                b[i] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+SX_CLONES void sx_swiglu(float *x, size_t rows, size_t inter) {
+    for (size_t r = 0; r < rows; r++) {
+        float *g = x + r * 2 * inter, *u = g + inter;
+        for (size_t i = 0; i < inter; i++) g[i] = g[i] / (1.0f + sx_expf1(-g[i])) * u[i];
+    }
+}
+
 SX_CLONES void sx_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) {
         uint32_t h = src[i];
@@ -201,4 +233,105 @@ SX_CLONES double sx_sum_squares(const float *x, size_t n) {
 
 SX_CLONES void sx_scale(float *x, size_t n, float s) {
     for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+// ---- Vector-index kernels -------------------------------------------------------------------
+
+SX_CLONES float sx_dot_f32(const float *a, const float *b, size_t n) {
+    float lanes[SX_LANES] = {0};
+    size_t i = 0;
+    for (; i + SX_LANES <= n; i += SX_LANES)
+        for (int l = 0; l < SX_LANES; l++) lanes[l] += a[i + l] * b[i + l];
+    float s = 0;
+    for (int l = 0; l < SX_LANES; l++) s += lanes[l];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+SX_CLONES float sx_l2sq_f32(const float *a, const float *b, size_t n) {
+    float lanes[SX_LANES] = {0};
+    size_t i = 0;
+    for (; i + SX_LANES <= n; i += SX_LANES)
+        for (int l = 0; l < SX_LANES; l++) {
+            float d = a[i + l] - b[i + l];
+            lanes[l] += d * d;
+        }
+    float s = 0;
+    for (int l = 0; l < SX_LANES; l++) s += lanes[l];
+    for (; i < n; i++) {
+        float d = a[i] - b[i];
+        s += d * d;
+    }
+    return s;
+}
+
+SX_INLINE float sx_dot_f32_i8_1(const float *a, const int8_t *b, size_t n) {
+    float lanes[SX_LANES] = {0};
+    size_t i = 0;
+    for (; i + SX_LANES <= n; i += SX_LANES)
+        for (int l = 0; l < SX_LANES; l++) lanes[l] += a[i + l] * (float)b[i + l];
+    float s = 0;
+    for (int l = 0; l < SX_LANES; l++) s += lanes[l];
+    for (; i < n; i++) s += a[i] * (float)b[i];
+    return s;
+}
+
+SX_CLONES float sx_dot_f32_i8(const float *a, const int8_t *b, size_t n) {
+    return sx_dot_f32_i8_1(a, b, n);
+}
+
+SX_CLONES void sx_dot_f32_i8_many(const float *a, const int8_t *codes, size_t stride,
+                                  const uint32_t *ids, size_t count, size_t n, float *out) {
+    if (count > 0) {
+        const char *first = (const char *)(codes + (size_t)ids[0] * stride);
+        for (size_t off = 0; off < n; off += 64) __builtin_prefetch(first + off);
+    }
+    for (size_t j = 0; j < count; j++) {
+        if (j + 1 < count) {
+            const char *next = (const char *)(codes + (size_t)ids[j + 1] * stride);
+            for (size_t off = 0; off < n; off += 64) __builtin_prefetch(next + off);
+        }
+        out[j] = sx_dot_f32_i8_1(a, codes + (size_t)ids[j] * stride, n);
+    }
+}
+
+static uint32_t sx_crc32c_table[256];
+static int sx_crc32c_table_ready = 0;
+
+static uint32_t sx_crc32c_soft(uint32_t crc, const unsigned char *p, size_t len) {
+    if (!__atomic_load_n(&sx_crc32c_table_ready, __ATOMIC_ACQUIRE)) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+            sx_crc32c_table[i] = c;
+        }
+        __atomic_store_n(&sx_crc32c_table_ready, 1, __ATOMIC_RELEASE);
+    }
+    for (size_t i = 0; i < len; i++) crc = sx_crc32c_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t sx_crc32c_hw(uint32_t crc, const unsigned char *p, size_t len) {
+    uint64_t c = crc;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        c = __builtin_ia32_crc32di(c, v);
+    }
+    uint32_t c32 = (uint32_t)c;
+    for (; i < len; i++) c32 = __builtin_ia32_crc32qi(c32, p[i]);
+    return c32;
+}
+#endif
+
+uint32_t sx_crc32c(uint32_t crc, const void *data, size_t len) {
+    const unsigned char *p = (const unsigned char *)data;
+    crc = ~crc;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2")) return ~sx_crc32c_hw(crc, p, len);
+#endif
+    return ~sx_crc32c_soft(crc, p, len);
 }

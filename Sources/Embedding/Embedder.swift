@@ -7,12 +7,13 @@ import Tokenizers
 public enum InputKind: Sendable, Equatable {
     /// A document or passage, embedded as it is (or with the model's passage prompt).
     case passage
-    /// A search query, optionally carrying a task instruction.
-    case query(instruct: String? = nil)
+    /// A search query with an optional task instruction and, for in-context-learning models,
+    /// worked examples.
+    case query(instruct: String? = nil, examples: [Example] = [])
 }
 
 /// Turns texts into vectors with a model folder's tokenizer, transformer, pooling and
-/// normalization, giving the same vectors as sentence-transformers.
+/// normalization, giving the same vectors as the reference Python implementations.
 ///
 /// Inputs are tokenized, sorted by length and cut into batches under a token budget; the
 /// batches are spread over worker threads, each with its own scratch memory. Safe to call from
@@ -23,28 +24,47 @@ public final class Embedder: @unchecked Sendable {
     let model: EmbeddingModel
     /// Length of the vectors.
     public var dimensions: Int { model.hiddenSize }
-    /// Tokens per input at most, special tokens included.
+    /// Tokens per input at most, special tokens (and an appended EOS) included.
     public let maxTokens: Int
     /// Token budget of one batch.
     public let batchTokens: Int
     /// Worker threads used for one call.
     public let threads: Int
+    /// How queries and passages are written for this model.
+    public let promptFormat: PromptFormat
+    /// The token appended to every input (decoders with last-token pooling), if any.
+    public let eosToken: Int32?
 
-    private let scratchLock = NSLock()
+    private let lock = NSLock()
     private var scratchPool: [Scratch] = []
+    /// Key/value caches of recent example prefixes (bge-icl), most recent last.
+    private var prefixCaches: [(text: String, tokens: [Int32], cache: KVCache)] = []
+    private let prefixCacheLimit = 8
+    /// Called with a message when an input is truncated (once per call).
+    public var warn: (@Sendable (String) -> Void)? = nil
 
     /// Loads a model folder.
     /// - Parameters:
     ///   - batchTokens: tokens per batch (memory per worker grows with it; default 4096).
     ///   - threads: worker threads (default: the number of cores).
-    public init(folder url: URL, batchTokens: Int = 4096, threads: Int? = nil) throws {
+    ///   - promptFormat: overrides the format detected from the folder.
+    public init(folder url: URL, batchTokens: Int = 4096, threads: Int? = nil, promptFormat: PromptFormat? = nil) throws {
         let folder = try ModelFolder(url: url)
         self.folder = folder
-        tokenizer = try Tokenizer(contentsOf: url.appendingPathComponent("tokenizer.json"))
+        tokenizer = try folder.loadTokenizer()
         model = try folder.loadModel()
         maxTokens = min(folder.maxSequenceLength, model.maxPositions)
         self.batchTokens = max(batchTokens, maxTokens)
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.promptFormat = promptFormat ?? folder.promptFormat
+        if folder.appendEOS {
+            guard let eos = folder.specialTokenId("eos_token", in: tokenizer) else {
+                throw EmbeddingError(.badConfig, "\(url.path): last-token pooling needs an EOS token, but neither tokenizer_config.json nor config.json names one")
+            }
+            eosToken = eos
+        } else {
+            eosToken = nil
+        }
         guard Int(tokenizer.idLimit) <= model.vocabSize else {
             throw EmbeddingError(.badConfig, "\(url.path): tokenizer.json has ids up to \(tokenizer.idLimit - 1) but the model's vocab_size is \(model.vocabSize): tokenizer and weights do not belong together")
         }
@@ -54,24 +74,57 @@ public final class Embedder: @unchecked Sendable {
     public func prompt(for text: String, kind: InputKind) -> String {
         switch kind {
         case .passage:
-            return (folder.prompts["passage"] ?? folder.prompts["document"] ?? "") + text
-        case let .query(instruct):
-            if let instruct, !instruct.isEmpty {
-                return instruct + " " + text
-            }
-            return (folder.prompts["query"] ?? "") + text
+            return promptFormat.passage(text, prompts: folder.prompts)
+        case let .query(instruct, examples):
+            return promptFormat.query(text, instruct: instruct, examples: examples, prompts: folder.prompts).prompt
         }
     }
 
-    /// Token ids for `text` as the model will see them, truncated to `maxTokens`.
+    /// Token ids for `text` as the model will see them: the prompt, special tokens, at most
+    /// `maxTokens` (the query itself is cut so that examples never are), EOS appended when the
+    /// model pools the last token.
     public func tokens(for text: String, kind: InputKind = .passage) -> [Int32] {
-        tokenizer.encode(prompt(for: text, kind: kind), maxLength: maxTokens)
+        var text = text
+        if case let .query(_, examples) = kind, !examples.isEmpty {
+            text = truncated(text, to: maxTokens - tokenizer.specialTokenCount - (eosToken == nil ? 0 : 1))
+        }
+        return encode(prompt(for: text, kind: kind))
+    }
+
+    private func encode(_ prompt: String) -> [Int32] {
+        guard let eos = eosToken else { return tokenizer.encode(prompt, maxLength: maxTokens) }
+        var ids = tokenizer.encode(prompt, maxLength: maxTokens - 1)
+        if ids.last != eos { ids.append(eos) }
+        return ids
+    }
+
+    /// The longest prefix of `text` whose tokens fit in `limit`.
+    private func truncated(_ text: String, to limit: Int) -> String {
+        guard tokenizer.tokenize(text).count > limit else { return text }
+        let scalars = Array(text.unicodeScalars)
+        var (lo, hi) = (0, scalars.count)
+        func prefix(_ n: Int) -> String { var s = ""; s.unicodeScalars.append(contentsOf: scalars[..<n]); return s }
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if tokenizer.tokenize(prefix(mid)).count <= limit { lo = mid } else { hi = mid - 1 }
+        }
+        return prefix(lo)
     }
 
     /// Embeds `texts`; the result has one vector per text, in order.
     public func embed(_ texts: [String], kind: InputKind = .passage) -> [[Float]] {
         let sequences = tokenizeAll(texts, kind: kind)
-        return embed(tokenized: sequences)
+        let n = sequences.count, dims = dimensions
+        if n == 0 { return [] }
+        let flat = UnsafeMutablePointer<Float>.allocate(capacity: n * dims)
+        defer { flat.deallocate() }
+        var prefix: (tokens: [Int32], cache: KVCache)? = nil
+        if case let .query(instruct, examples) = kind, !examples.isEmpty, let decoder = model as? DecoderModel {
+            let prefixText = promptFormat.query("", instruct: instruct, examples: examples, prompts: folder.prompts).prefix
+            if !prefixText.isEmpty { prefix = cachedPrefix(prefixText, decoder: decoder) }
+        }
+        embed(tokenized: sequences, prefix: prefix, into: flat)
+        return (0..<n).map { Array(UnsafeBufferPointer(start: flat + $0 * dims, count: dims)) }
     }
 
     /// Embeds already tokenized inputs (each at most `maxTokens` long).
@@ -80,18 +133,30 @@ public final class Embedder: @unchecked Sendable {
         if n == 0 { return [] }
         let flat = UnsafeMutablePointer<Float>.allocate(capacity: n * dims)
         defer { flat.deallocate() }
-        embed(tokenized: sequences, into: flat)
+        embed(tokenized: sequences, prefix: nil, into: flat)
         return (0..<n).map { Array(UnsafeBufferPointer(start: flat + $0 * dims, count: dims)) }
     }
 
-    /// Embeds into `output` (`sequences.count × dimensions` floats, row i for input i).
-    public func embed(tokenized sequences: [[Int32]], into output: UnsafeMutablePointer<Float>) {
+    /// Embeds into `output` (`sequences.count × dimensions` floats, row i for input i). With a
+    /// `prefix`, each sequence reuses the cached keys and values of the tokens it shares with it.
+    func embed(tokenized sequences: [[Int32]], prefix: (tokens: [Int32], cache: KVCache)?, into output: UnsafeMutablePointer<Float>) {
         let dims = dimensions
         // An input with no tokens at all (possible only without special tokens) gets a zero vector.
         for (i, seq) in sequences.enumerated() where seq.isEmpty {
             (output + i * dims).initialize(repeating: 0, count: dims)
         }
-        let batches = Self.batches(lengths: sequences.map(\.count), budget: batchTokens)
+        // With a prefix: split each sequence into the shared part (cached) and the rest.
+        var work = sequences
+        var shared = [Int](repeating: 0, count: sequences.count)
+        if let prefix {
+            for (i, seq) in sequences.enumerated() {
+                var n = 0
+                while n < prefix.tokens.count, n < seq.count - 1, seq[n] == prefix.tokens[n] { n += 1 }
+                shared[i] = n
+                work[i] = Array(seq[n...])
+            }
+        }
+        let batches = Self.batches(lengths: work.map(\.count), budget: batchTokens)
         let next = Counter()
         let workers = min(threads, batches.count)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
@@ -102,8 +167,13 @@ public final class Embedder: @unchecked Sendable {
                 let members = batches[b]
                 pooled = [Float](repeating: 0, count: members.count * dims)
                 pooled.withUnsafeMutableBufferPointer { buf in
-                    model.encode(members.map { sequences[$0] },
-                                 pooling: folder.pooling, scratch: scratch, output: buf.baseAddress!)
+                    let inputs = members.map { work[$0] }
+                    if let prefix, let decoder = model as? DecoderModel {
+                        let pasts = members.map { shared[$0] > 0 ? (cache: prefix.cache, tokens: shared[$0]) : nil }
+                        decoder.encode(inputs, prefixes: pasts, pooling: folder.pooling, scratch: scratch, output: buf.baseAddress!)
+                    } else {
+                        model.encode(inputs, pooling: folder.pooling, scratch: scratch, output: buf.baseAddress!)
+                    }
                     for (j, index) in members.enumerated() {
                         let dst = output + index * dims
                         dst.update(from: buf.baseAddress! + j * dims, count: dims)
@@ -114,7 +184,72 @@ public final class Embedder: @unchecked Sendable {
         }
     }
 
-    /// Tokenizes on all workers.
+    /// The key/value cache of an examples prefix, computed once and kept for later queries.
+    private func cachedPrefix(_ text: String, decoder: DecoderModel) -> (tokens: [Int32], cache: KVCache) {
+        lock.lock()
+        if let i = prefixCaches.firstIndex(where: { $0.text == text }) {
+            let hit = prefixCaches.remove(at: i)
+            prefixCaches.append(hit)
+            lock.unlock()
+            return (hit.tokens, hit.cache)
+        }
+        lock.unlock()
+        let tokens = Array((tokenizer.template.prefix + tokenizer.tokenize(text)).prefix(maxTokens - 1))
+        let scratch = takeScratch()
+        let cache = decoder.prefill(tokens, scratch: scratch)
+        returnScratch(scratch)
+        lock.lock()
+        prefixCaches.append((text, tokens, cache))
+        if prefixCaches.count > prefixCacheLimit { prefixCaches.removeFirst() }
+        lock.unlock()
+        return (tokens, cache)
+    }
+
+    /// GIRCSE refinement (decoders with an LM head): each text, tokenized without special
+    /// tokens, is followed by `steps` generated soft tokens; its vector is the normalized mean
+    /// of their final hidden states.
+    public func embedRefined(_ texts: [String], kind: InputKind = .passage, steps: Int) throws -> [[Float]] {
+        guard let decoder = model as? DecoderModel else {
+            throw EmbeddingError(.unsupportedModel, "\(folder.name): refinement needs a decoder LLM, not \(folder.architectures.first ?? folder.modelType)")
+        }
+        guard decoder.hasLanguageModelHead else {
+            throw EmbeddingError(.unsupportedModel, "\(folder.name): refinement needs an LM head (lm_head.weight) or tied embeddings")
+        }
+        guard steps >= 1 else { throw EmbeddingError(.badInput, "refinement needs at least 1 step") }
+        let dims = dimensions
+        let sequences = texts.map { text -> [Int32] in
+            let ids = tokenizer.tokenize(prompt(for: text, kind: kind))
+            return Array(ids.prefix(max(1, maxTokens - steps)))
+        }
+        if let empty = sequences.firstIndex(where: \.isEmpty) {
+            throw EmbeddingError(.badInput, "input \(empty + 1) has no tokens to refine")
+        }
+        var result = [[Float]](repeating: [], count: texts.count)
+        let next = Counter()
+        let failure = Counter()
+        result.withUnsafeMutableBufferPointer { out in
+            let out = out
+            DispatchQueue.concurrentPerform(iterations: min(threads, texts.count)) { _ in
+                let scratch = takeScratch()
+                defer { returnScratch(scratch) }
+                var v = [Float](repeating: 0, count: dims)
+                while let i = next.take(below: texts.count) {
+                    v.withUnsafeMutableBufferPointer { buf in
+                        do {
+                            try decoder.refine(sequences[i], steps: steps, scratch: scratch, output: buf.baseAddress!)
+                            normalizeL2(buf.baseAddress!, count: dims)
+                        } catch {
+                            _ = failure.take(below: Int.max)
+                        }
+                    }
+                    out[i] = v
+                }
+            }
+        }
+        return result
+    }
+
+    /// Tokenizes on all workers; warns once if any input was truncated.
     public func tokenizeAll(_ texts: [String], kind: InputKind) -> [[Int32]] {
         var result = [[Int32]](repeating: [], count: texts.count)
         let chunk = 64
@@ -126,6 +261,10 @@ public final class Embedder: @unchecked Sendable {
                     out[i] = tokens(for: texts[i], kind: kind)
                 }
             }
+        }
+        if let warn, let longest = result.map(\.count).max(), longest >= maxTokens {
+            let cut = result.filter { $0.count >= maxTokens }.count
+            warn("\(cut) input(s) reached the limit of \(maxTokens) tokens and may have been truncated")
         }
         return result
     }
@@ -152,15 +291,15 @@ public final class Embedder: @unchecked Sendable {
     }
 
     private func takeScratch() -> Scratch {
-        scratchLock.lock()
-        defer { scratchLock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return scratchPool.popLast() ?? Scratch()
     }
 
     private func returnScratch(_ s: Scratch) {
-        scratchLock.lock()
+        lock.lock()
         scratchPool.append(s)
-        scratchLock.unlock()
+        lock.unlock()
     }
 }
 

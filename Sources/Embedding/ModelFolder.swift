@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Tokenizers
 
 /// What a model folder in Hugging Face / sentence-transformers layout says about how to embed:
 /// `config.json`, `modules.json`, `1_Pooling/config.json`, `sentence_bert_config.json`,
@@ -35,8 +36,11 @@ public struct ModelFolder: @unchecked Sendable {  // `config` is an immutable JS
         modelType = config["model_type"] as? String ?? "<missing>"
         architectures = config["architectures"] as? [String] ?? []
 
+        isDecoder = DecoderModel.accepts(config: config)
         // modules.json: pooling folder and Normalize, as sentence-transformers reads them.
-        var pooling: Pooling = .mean
+        // Without it: mean pooling for encoders; for decoders the method of bge-en-icl and
+        // Qwen3-Embedding (EOS appended, last token, normalized).
+        var pooling: Pooling = isDecoder ? .lastToken : .mean
         var normalize = true
         if let modules = try Self.jsonArray(url.appendingPathComponent("modules.json")) {
             normalize = modules.contains { ($0["type"] as? String)?.hasSuffix("Normalize") == true }
@@ -50,7 +54,8 @@ public struct ModelFolder: @unchecked Sendable {  // `config` is an immutable JS
         self.normalize = normalize
 
         let maxPositions = config["max_position_embeddings"] as? Int ?? 512
-        var maxLength = maxPositions
+        // Decoders: at most 8192 tokens by default (attention memory and CPU time grow with it).
+        var maxLength = isDecoder ? min(maxPositions, 8192) : maxPositions
         if let st = try Self.json(url.appendingPathComponent("sentence_bert_config.json")),
            let m = st["max_seq_length"] as? Int, m > 0 {
             maxLength = min(m, maxPositions)
@@ -62,6 +67,47 @@ public struct ModelFolder: @unchecked Sendable {  // `config` is an immutable JS
 
         let stConfig = try Self.json(url.appendingPathComponent("config_sentence_transformers.json"))
         prompts = stConfig?["prompts"] as? [String: String] ?? [:]
+        tokenizerConfig = try Self.json(url.appendingPathComponent("tokenizer_config.json")) ?? [:]
+        promptFormat = PromptFormat.detect(name: url.lastPathComponent, prompts: prompts)
+        appendEOS = pooling == .lastToken
+    }
+
+    /// Whether `config.json` describes a decoder-only LLM.
+    public let isDecoder: Bool
+    /// The prompt format detected from the folder (name, prompts).
+    public let promptFormat: PromptFormat
+    /// Whether inputs end with the EOS token (last-token pooling).
+    public let appendEOS: Bool
+    let tokenizerConfig: [String: Any]
+
+    /// Loads `tokenizer.json`, with `add_bos_token` / `add_eos_token` of `tokenizer_config.json`
+    /// applied as transformers applies them to Llama-style tokenizers.
+    func loadTokenizer() throws -> Tokenizer {
+        var tokenizer = try Tokenizer(contentsOf: url.appendingPathComponent("tokenizer.json"))
+        let addBOS = tokenizerConfig["add_bos_token"] as? Bool
+        let addEOS = tokenizerConfig["add_eos_token"] as? Bool
+        let tokenizerClass = tokenizerConfig["tokenizer_class"] as? String ?? ""
+        if (addBOS != nil || addEOS != nil) && (tokenizerClass.hasPrefix("Llama") || tokenizerClass.hasPrefix("Gemma")) {
+            let bos = specialTokenId("bos_token", in: tokenizer)
+            let eos = specialTokenId("eos_token", in: tokenizer)
+            let (prefix, suffix) = tokenizer.template
+            tokenizer = tokenizer.withTemplate(
+                prefix: addBOS == nil ? prefix : (addBOS! ? (bos.map { [$0] } ?? []) : []),
+                suffix: addEOS == nil ? suffix : (addEOS! ? (eos.map { [$0] } ?? []) : []))
+        }
+        return tokenizer
+    }
+
+    /// The id of a special token named in `tokenizer_config.json` (a string or {"content": ...}),
+    /// falling back to `config.json`'s `<name>_id`.
+    func specialTokenId(_ name: String, in tokenizer: Tokenizer) -> Int32? {
+        let entry = tokenizerConfig[name]
+        if let s = entry as? String ?? (entry as? [String: Any])?["content"] as? String, let id = tokenizer.id(of: s) {
+            return id
+        }
+        if let id = config[name + "_id"] as? Int { return Int32(id) }
+        if let ids = config[name + "_id"] as? [Int], let first = ids.first { return Int32(first) }
+        return nil
     }
 
     private static func pooling(from json: [String: Any], path: String) throws -> Pooling {
@@ -100,12 +146,14 @@ public struct ModelFolder: @unchecked Sendable {  // `config` is an immutable JS
 
     /// Builds the transformer that `config.json` names.
     func loadModel() throws -> EmbeddingModel {
-        let weights = try WeightStore(folder: url)
         let isBert = modelType == "bert" || architectures.contains { $0.hasPrefix("Bert") }
-        guard isBert else {
+        guard isBert || isDecoder else {
             let named = architectures.isEmpty ? "model_type '\(modelType)'" : "architecture \(architectures.joined(separator: ", "))"
-            throw EmbeddingError(.unsupportedModel, "\(configPath): \(named) is not supported (supported: BERT encoders)")
+            throw EmbeddingError(.unsupportedModel, "\(configPath): \(named) is not supported (supported: BERT encoders; "
+                + "decoders \(DecoderModel.supportedArchitectures.joined(separator: ", ")))")
         }
+        let weights = try WeightStore(folder: url)
+        if isDecoder { return try DecoderModel(config: config, configPath: configPath, weights: weights) }
         return try BertModel(config: config, configPath: configPath, weights: weights)
     }
 }

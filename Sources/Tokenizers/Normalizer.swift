@@ -6,6 +6,11 @@ enum Normalizer: Sendable {
     case lowercase
     case stripAccents
     case nfd, nfc, nfkd, nfkc
+    /// Prepends a string to non-empty text (SentencePiece's leading "▁").
+    case prepend([Unicode.Scalar])
+    /// Replaces every match of a pattern.
+    case replace(SplitPattern, [Unicode.Scalar])
+    case strip(left: Bool, right: Bool)
     case sequence([Normalizer])
 
     static func parse(_ json: [String: Any]) throws -> Normalizer {
@@ -24,6 +29,13 @@ enum Normalizer: Sendable {
         case "NFC": return .nfc
         case "NFKD": return .nfkd
         case "NFKC": return .nfkc
+        case "Prepend":
+            return .prepend(Array((json["prepend"] as? String ?? "").unicodeScalars))
+        case "Replace":
+            return .replace(try SplitPattern(json: json["pattern"], context: "normalizer Replace"),
+                            Array((json["content"] as? String ?? "").unicodeScalars))
+        case "Strip":
+            return .strip(left: json["strip_left"] as? Bool ?? true, right: json["strip_right"] as? Bool ?? true)
         case "Sequence":
             guard let items = json["normalizers"] as? [[String: Any]] else {
                 throw TokenizerError(.malformed, "normalizer Sequence has no 'normalizers' list")
@@ -31,7 +43,7 @@ enum Normalizer: Sendable {
             return .sequence(try items.map(parse))
         default:
             throw TokenizerError(.unsupported, "normalizer type '\(type)' is not supported "
-                + "(supported: BertNormalizer, Lowercase, StripAccents, NFD, NFC, NFKD, NFKC, Sequence)")
+                + "(supported: BertNormalizer, Lowercase, StripAccents, NFD, NFC, NFKD, NFKC, Prepend, Replace, Strip, Sequence)")
         }
     }
 
@@ -75,6 +87,25 @@ enum Normalizer: Sendable {
         case .nfc: return Normalizer.unicodeForm(text) { $0.precomposedStringWithCanonicalMapping }
         case .nfkd: return Normalizer.unicodeForm(text) { $0.decomposedStringWithCompatibilityMapping }
         case .nfkc: return Normalizer.unicodeForm(text) { $0.precomposedStringWithCompatibilityMapping }
+        case let .prepend(prefix):
+            return text.isEmpty ? text : prefix + text
+        case let .replace(pattern, content):
+            let matches = pattern.matches(in: text[...])
+            if matches.isEmpty { return text }
+            var out: [Unicode.Scalar] = []
+            var at = 0
+            for m in matches {
+                out.append(contentsOf: text[at..<m.lowerBound])
+                out.append(contentsOf: content)
+                at = m.upperBound
+            }
+            out.append(contentsOf: text[at...])
+            return out
+        case let .strip(left, right):
+            var slice = text[...]
+            if left { while let f = slice.first, f.isRustWhitespace { slice.removeFirst() } }
+            if right { while let l = slice.last, l.isRustWhitespace { slice.removeLast() } }
+            return Array(slice)
         case let .sequence(steps):
             return steps.reduce(text) { $1.apply($0) }
         }

@@ -51,8 +51,9 @@ struct PostProcessor: Sendable {
             var result = PostProcessor()
             for item in items {
                 let p = try parse(item, tokenId: tokenId)
-                result.prefix += p.prefix
-                result.suffix = p.suffix + result.suffix
+                // Each processor wraps what the previous ones produced.
+                result.prefix = p.prefix + result.prefix
+                result.suffix += p.suffix
             }
             return result
         default:

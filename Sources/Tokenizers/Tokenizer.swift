@@ -2,13 +2,14 @@ import Foundation
 
 /// A tokenizer read from a Hugging Face `tokenizer.json`, giving the same ids as HF `tokenizers`.
 ///
-/// Supported today: WordPiece models with the BERT normalizer and pre-tokenizer, added tokens,
-/// and template post-processing. Anything else is refused with a `TokenizerError` naming it.
+/// Supported: WordPiece (BERT) and BPE models (byte-level as in GPT-2/Qwen, SentencePiece style
+/// with Metaspace and byte fallback as in Llama/Mistral), their normalizers, pre-tokenizers,
+/// added tokens and post-processors. Anything else is refused with a `TokenizerError` naming it.
 public struct Tokenizer: Sendable {
     private let normalizer: Normalizer?
     private let preTokenizer: PreTokenizer?
-    private let model: WordPiece
-    private let postProcessor: PostProcessor
+    private let model: TokenModel
+    private var postProcessor: PostProcessor
     private let rawAddedTokens: AddedTokenMatcher
     private let normalizedAddedTokens: AddedTokenMatcher
     private let addedTokenIds: [String: Int32]
@@ -50,11 +51,15 @@ public struct Tokenizer: Sendable {
         guard let modelJSON = root["model"] as? [String: Any] else {
             throw TokenizerError(.malformed, "no 'model' object")
         }
-        let modelType = modelJSON["type"] as? String ?? (modelJSON["continuing_subword_prefix"] != nil ? "WordPiece" : "<missing>")
-        guard modelType == "WordPiece" else {
-            throw TokenizerError(.unsupported, "model type '\(modelType)' is not supported (supported: WordPiece)")
+        let modelType = modelJSON["type"] as? String
+            ?? (modelJSON["merges"] != nil ? "BPE" : modelJSON["continuing_subword_prefix"] != nil ? "WordPiece" : "<missing>")
+        let model: TokenModel
+        switch modelType {
+        case "WordPiece": model = .wordPiece(try WordPiece(json: modelJSON))
+        case "BPE": model = .bpe(try BPE(json: modelJSON))
+        default:
+            throw TokenizerError(.unsupported, "model type '\(modelType)' is not supported (supported: WordPiece, BPE)")
         }
-        let model = try WordPiece(json: modelJSON)
         self.model = model
 
         normalizer = try (root["normalizer"] as? [String: Any]).map(Normalizer.parse)
@@ -84,6 +89,17 @@ public struct Tokenizer: Sendable {
         } else {
             postProcessor = .none
         }
+    }
+
+    /// Token ids the post-processor puts before and after a sequence.
+    public var template: (prefix: [Int32], suffix: [Int32]) { (postProcessor.prefix, postProcessor.suffix) }
+
+    /// A copy that wraps sequences in `prefix` … `suffix` instead (as `add_bos_token` /
+    /// `add_eos_token` of `tokenizer_config.json` ask of Llama-style tokenizers).
+    public func withTemplate(prefix: [Int32], suffix: [Int32]) -> Tokenizer {
+        var copy = self
+        copy.postProcessor = PostProcessor(prefix: prefix, suffix: suffix)
+        return copy
     }
 
     /// The id of a token (added tokens first, then the model's vocabulary).
@@ -123,14 +139,35 @@ public struct Tokenizer: Sendable {
                     case let .token(id):
                         ids.append(id)
                     case let .text(chunk):
-                        let words = preTokenizer.map { $0.split([chunk]) } ?? [chunk]
-                        for word in words where !word.isEmpty {
-                            model.tokenize(word, into: &ids)
+                        let word = Word(scalars: chunk, atOrigin: raw.startIndex == 0 && chunk.startIndex == 0)
+                        let words = preTokenizer.map { $0.split([word]) } ?? [word]
+                        for word in words where !word.scalars.isEmpty {
+                            model.tokenize(word.scalars, into: &ids)
                         }
                     }
                 }
             }
         }
         return ids
+    }
+}
+
+/// The subword model of a tokenizer.
+enum TokenModel: Sendable {
+    case wordPiece(WordPiece)
+    case bpe(BPE)
+
+    var vocab: [String: Int32] {
+        switch self {
+        case let .wordPiece(m): m.vocab
+        case let .bpe(m): m.vocab
+        }
+    }
+
+    func tokenize(_ word: ArraySlice<Unicode.Scalar>, into ids: inout [Int32]) {
+        switch self {
+        case let .wordPiece(m): m.tokenize(word, into: &ids)
+        case let .bpe(m): m.tokenize(word, into: &ids)
+        }
     }
 }

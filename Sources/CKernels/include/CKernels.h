@@ -30,6 +30,17 @@ void sx_silu(float *x, size_t n);
 /// x = softmax(scale * x).
 void sx_softmax_rows(float *x, size_t rows, size_t cols, size_t ld, float scale);
 
+/// Causal softmax for a block of attention rows: row r attends to the first
+/// min(cols, visible + r) keys (the rest are set to 0); x = softmax(scale * x) over those.
+void sx_softmax_causal(float *x, size_t rows, size_t cols, size_t ld, float scale, size_t visible);
+
+/// Rotary position embedding, rotate-half layout, in place on `rows` tokens of `heads` heads of
+/// `head_dim` floats at row stride `ld`; `cos`/`sin` hold head_dim/2 values per row (token).
+void sx_rope(float *x, size_t rows, size_t heads, size_t head_dim, size_t ld, const float *cos, const float *sin);
+
+/// SwiGLU in place on rows of [gate | up] (2 * inter floats): gate = silu(gate) * up.
+void sx_swiglu(float *x, size_t rows, size_t inter);
+
 /// Vectorized single-precision erf and exp (max error a few ulp), exposed for tests.
 void sx_erf(const float *x, float *y, size_t n);
 void sx_exp(const float *x, float *y, size_t n);
@@ -41,5 +52,21 @@ void sx_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 /// Sum of squares of `n` floats (in double) and in-place scaling, for L2 normalization.
 double sx_sum_squares(const float *x, size_t n);
 void sx_scale(float *x, size_t n, float s);
+
+// Vector-index kernels (VectorIndex target): distances over f32 vectors and int8 codes.
+
+/// Dot product and squared L2 distance of two f32 vectors of length n.
+float sx_dot_f32(const float *a, const float *b, size_t n);
+float sx_l2sq_f32(const float *a, const float *b, size_t n);
+
+/// Dot product of an f32 vector with an int8 code: sum a[i] * (float)b[i].
+float sx_dot_f32_i8(const float *a, const int8_t *b, size_t n);
+
+/// out[j] = sx_dot_f32_i8(a, codes + ids[j] * stride, n) for j < count, prefetching ahead.
+void sx_dot_f32_i8_many(const float *a, const int8_t *codes, size_t stride,
+                        const uint32_t *ids, size_t count, size_t n, float *out);
+
+/// CRC-32C (Castagnoli) of `len` bytes, continuing from `crc` (start with 0).
+uint32_t sx_crc32c(uint32_t crc, const void *data, size_t len);
 
 #endif
