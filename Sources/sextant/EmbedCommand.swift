@@ -16,6 +16,18 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Task instruction for queries (implies --query).")
     var instruct: String?
 
+    @Option(name: .customLong("example"), help: "A worked example 'QUERY=>PASSAGE' for in-context-learning queries (repeatable; implies --query).")
+    var examples: [String] = []
+
+    @Option(name: .customLong("examples"), help: "A JSON lines file of examples {\"query\", \"response\"} (implies --query).")
+    var examplesFile: String?
+
+    @Option(help: "Prompt format: \(PromptFormat.allCases.map(\.rawValue).joined(separator: ", ")) (default: detected from the model folder).")
+    var promptFormat: String?
+
+    @Option(help: "GIRCSE refinement: generate K soft tokens and embed their mean hidden state (decoder models with an LM head).")
+    var refine: Int?
+
     @Flag(help: "Read plain text lines instead of JSON lines.")
     var lines = false
 
@@ -29,13 +41,24 @@ struct EmbedCommand: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
+        if let r = refine, r < 1 { throw ValidationError("--refine must be at least 1") }
+        if let f = promptFormat, PromptFormat(rawValue: f) == nil {
+            throw ValidationError("unknown --prompt-format '\(f)' (known: \(PromptFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        for e in examples where !e.contains("=>") {
+            throw ValidationError("--example '\(e)' must be written QUERY=>PASSAGE")
+        }
         if let b = batchTokens, b < 1 { throw ValidationError("--batch-tokens must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        let embedder = try loadEmbedder(model, batchTokens: batchTokens, threads: threads)
-        let kind: InputKind = (query || instruct != nil) ? .query(instruct: instruct) : .passage
+        let allExamples = try examples.map(parseExample) + (examplesFile.map(readExamples) ?? [])
+        let embedder = try loadEmbedder(model, batchTokens: batchTokens, threads: threads,
+                                        promptFormat: promptFormat.flatMap(PromptFormat.init(rawValue:)))
+        embedder.warn = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
+        let isQuery = query || instruct != nil || !allExamples.isEmpty
+        let kind: InputKind = isQuery ? .query(instruct: instruct, examples: allExamples) : .passage
         let stdin = FileHandle.standardInput
         let stdout = FileHandle.standardOutput
         var pending: [UInt8] = []
@@ -44,14 +67,19 @@ struct EmbedCommand: ParsableCommand {
         var totalTexts = 0, totalTokens = 0
         var seconds = 0.0
 
-        func flush() {
+        func flush() throws {
             guard !texts.isEmpty else { return }
             let started = Date()
-            let tokens = embedder.tokenizeAll(texts, kind: kind)
-            let vectors = embedder.embed(tokenized: tokens)
+            let vectors: [[Float]]
+            if let refine {
+                vectors = try embedder.embedRefined(texts, kind: kind, steps: refine)
+                totalTokens += texts.reduce(0) { $0 + embedder.tokenizer.tokenize(embedder.prompt(for: $1, kind: kind)).count }
+            } else {
+                totalTokens += embedder.tokenizeAll(texts, kind: kind).reduce(0) { $0 + $1.count }
+                vectors = embedder.embed(texts, kind: kind)
+            }
             seconds += Date().timeIntervalSince(started)
             totalTexts += texts.count
-            totalTokens += tokens.reduce(0) { $0 + $1.count }
             var out = ""
             for v in vectors { out += LineInput.embeddingLine(v); out += "\n" }
             stdout.write(Data(out.utf8))
@@ -71,15 +99,42 @@ struct EmbedCommand: ParsableCommand {
                 }
                 lineNumber += count
                 pending = Array(rest)
-                if texts.count >= 2048 || atEnd { flush() }
+                if texts.count >= 2048 || atEnd { try flush() }
                 if atEnd { break }
             }
         } catch let e as InputError {
             throw fail("stdin \(e)")
+        } catch let e as EmbeddingError {
+            throw fail("\(e)")
         }
         if stats {
             let line = "{\"texts\": \(totalTexts), \"tokens\": \(totalTokens), \"seconds\": \(String(format: "%.3f", seconds))}\n"
             FileHandle.standardError.write(Data(line.utf8))
         }
     }
+}
+
+/// `QUERY=>PASSAGE` as an example.
+func parseExample(_ text: String) throws -> Example {
+    guard let arrow = text.range(of: "=>") else {
+        throw fail("--example '\(text)' must be written QUERY=>PASSAGE")
+    }
+    return Example(query: String(text[..<arrow.lowerBound]), response: String(text[arrow.upperBound...]))
+}
+
+/// Examples from a JSON lines file of {"query", "response"} (or "passage") objects.
+func readExamples(_ path: String) throws -> [Example] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw fail("\(path): cannot read the examples file")
+    }
+    var examples: [Example] = []
+    let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+    for (i, line) in lines.enumerated() where !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) {
+        guard let obj = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any],
+              let q = obj["query"] as? String, let r = (obj["response"] ?? obj["passage"]) as? String else {
+            throw fail("\(path): line \(i + 1): expected {\"query\": ..., \"response\": ...}")
+        }
+        examples.append(Example(query: q, response: r))
+    }
+    return examples
 }

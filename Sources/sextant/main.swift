@@ -23,9 +23,9 @@ func modelURL(_ option: String?) -> URL {
     return URL(fileURLWithPath: path)
 }
 
-func loadEmbedder(_ model: String?, batchTokens: Int? = nil, threads: Int? = nil) throws -> Embedder {
+func loadEmbedder(_ model: String?, batchTokens: Int? = nil, threads: Int? = nil, promptFormat: PromptFormat? = nil) throws -> Embedder {
     do {
-        return try Embedder(folder: modelURL(model), batchTokens: batchTokens ?? 4096, threads: threads)
+        return try Embedder(folder: modelURL(model), batchTokens: batchTokens ?? 4096, threads: threads, promptFormat: promptFormat)
     } catch {
         throw fail("\(error)")
     }

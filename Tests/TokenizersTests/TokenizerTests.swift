@@ -110,3 +110,76 @@ func miniTokenizerJSON(normalizer: String = #"{"type": "BertNormalizer", "clean_
         #expect(mismatches == 0, "\(mismatches) of \(cases.count) golden strings differ")
     }
 }
+
+@Suite struct BPETokenizerGoldenTests {
+    struct Case: Decodable {
+        let text: String
+        let ids: [Int32]
+    }
+
+    static let styles = ["bytelevel-qwen", "bytelevel-qwen3emb", "gpt2", "sp-metaspace", "sp-legacy"]
+
+    /// Byte-level and SentencePiece-style BPE give HF `tokenizers`' ids (tokenizers trained by
+    /// tools/make-decoder-fixtures.py).
+    @Test(arguments: styles)
+    func matchesHuggingFaceTokenizers(_ style: String) throws {
+        let tokenizer = try Tokenizer(contentsOf: repoRoot.appendingPathComponent("fixtures/decoders/tokenizers/\(style)/tokenizer.json"))
+        let url = repoRoot.appendingPathComponent("fixtures/tokenizer/\(style).golden.json")
+        let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: url))
+        #expect(cases.count >= 200)
+        var mismatches = 0
+        for c in cases {
+            let ids = tokenizer.encode(c.text)
+            if ids != c.ids {
+                mismatches += 1
+                if mismatches <= 8 {
+                    Issue.record("\(style): \(c.text.debugDescription.prefix(100)): got \(ids.prefix(30)), expected \(c.ids.prefix(30))")
+                }
+            }
+        }
+        #expect(mismatches == 0, "\(style): \(mismatches) of \(cases.count) strings differ")
+    }
+}
+
+@Suite struct BPEUnitTests {
+    /// A byte-level BPE with merges given in both notations.
+    @Test func mergesInBothNotationsAndLowestRankFirst() throws {
+        let json = #"""
+        {"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "c": 2, "ab": 3, "bc": 4, "abc": 5},
+                   "merges": ["b c", ["a", "bc"], "a b"]},
+         "added_tokens": [], "normalizer": null, "pre_tokenizer": null, "post_processor": null}
+        """#
+        let t = try Tokenizer(jsonData: Data(json.utf8))
+        // "b c" has rank 0, so "abc" merges b+c first, then a+bc.
+        #expect(t.encode("abc") == [5])
+        #expect(t.encode("ab") == [3])
+        #expect(t.encode("cab") == [2, 3])
+    }
+
+    @Test func byteFallbackAndUnknownCharacters() throws {
+        var vocab = ["<unk>": 0, "a": 1, "▁": 2, "▁a": 3]
+        for b in 0..<256 { vocab[String(format: "<0x%02X>", b)] = 4 + b }
+        let vocabJSON = vocab.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
+        let json = """
+        {"model": {"type": "BPE", "vocab": {\(vocabJSON)}, "merges": ["▁ a"], "unk_token": "<unk>", "byte_fallback": true, "fuse_unk": true},
+         "added_tokens": [], "normalizer": null,
+         "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false},
+         "post_processor": null}
+        """
+        let t = try Tokenizer(jsonData: Data(json.utf8))
+        // "é" is not in the vocab: its two UTF-8 bytes C3 A9.
+        #expect(t.encode("a é") == [3, 2, 4 + 0xC3, 4 + 0xA9])
+    }
+
+    @Test func longUnsplitInputStaysFast() throws {
+        // A Metaspace tokenizer without splitting sees the whole text as one word.
+        let json = #"""
+        {"model": {"type": "BPE", "vocab": {"a": 0, "aa": 1, "aaaa": 2}, "merges": ["a a", "aa aa"]},
+         "added_tokens": [], "normalizer": null, "pre_tokenizer": null, "post_processor": null}
+        """#
+        let t = try Tokenizer(jsonData: Data(json.utf8))
+        let ids = t.encode(String(repeating: "a", count: 200_001))
+        #expect(ids.count == 50_001)
+        #expect(ids.last == 0)
+    }
+}
