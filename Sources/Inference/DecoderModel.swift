@@ -59,10 +59,14 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
         guard Self.supportedTypes.contains(type) else {
             throw InferenceError(.unsupportedArchitecture, "\(configPath): model_type '\(type)' is not a supported decoder (supported: \(Self.supportedTypes.joined(separator: ", ")))")
         }
-        if let scaling = config["rope_scaling"], !(scaling is NSNull) {
-            let kind = (scaling as? [String: Any])?["rope_type"] as? String ?? (scaling as? [String: Any])?["type"] as? String ?? "\(scaling)"
+        // RoPE settings: `rope_theta` + `rope_scaling` (transformers 4), or `rope_parameters` (5).
+        let ropeParameters = config["rope_parameters"] as? [String: Any]
+        for (key, value) in [("rope_scaling", config["rope_scaling"]), ("rope_parameters", ropeParameters as Any?)] {
+            guard let value, !(value is NSNull) else { continue }
+            let dict = value as? [String: Any]
+            let kind = dict?["rope_type"] as? String ?? dict?["type"] as? String ?? "\(value)"
             if kind != "default" {
-                throw InferenceError(.unsupportedArchitecture, "\(configPath): rope_scaling '\(kind)' is not supported (only plain RoPE)")
+                throw InferenceError(.unsupportedArchitecture, "\(configPath): \(key) type '\(kind)' is not supported (only plain RoPE)")
             }
         }
         let act = c.string("hidden_act") ?? "silu"
@@ -85,7 +89,8 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
         guard heads % kvHeads == 0, headDim % 2 == 0 else {
             throw InferenceError(.badConfig, "\(configPath): num_attention_heads \(heads) must be a multiple of num_key_value_heads \(kvHeads), head_dim \(headDim) even")
         }
-        let theta = c.double("rope_theta", default: 10000)
+        let theta = ropeParameters.map { ConfigReader(json: $0, path: configPath).double("rope_theta", default: 10000) }
+            ?? c.double("rope_theta", default: 10000)
         // As transformers computes it: 1 / theta^(2i/d) in f32.
         invFreq = (0..<(headDim / 2)).map { i in 1 / Float(pow(theta, Double(2 * i) / Double(headDim))) }
 

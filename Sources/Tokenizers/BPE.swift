@@ -1,7 +1,7 @@
 /// Byte-pair encoding ("model": {"type": "BPE"}): a word's symbols are merged pair by pair, the
 /// pair with the lowest merge rank first, as HF `tokenizers` does.
 struct BPE: Sendable {
-    let vocab: [String: Int32]
+    let vocab: Vocabulary
     /// (left id, right id) → (rank, merged id)
     private let merges: [UInt64: (rank: Int32, id: Int32)]
     let unkId: Int32?
@@ -11,19 +11,12 @@ struct BPE: Sendable {
     /// `<0xXX>` token ids for byte fallback.
     private let byteIds: [Int32?]
 
-    init(json: [String: Any]) throws {
+    init(json: [String: Any], exactVocab: [([Unicode.Scalar], Int32)]?) throws {
         guard let vocabJSON = json["vocab"] as? [String: Any] else {
             throw TokenizerError(.malformed, "BPE model has no 'vocab' object")
         }
-        var vocab: [String: Int32] = [:]
-        vocab.reserveCapacity(vocabJSON.count)
-        for (token, id) in vocabJSON {
-            guard let id = id as? Int, let id32 = Int32(exactly: id) else {
-                throw TokenizerError(.malformed, "BPE vocab entry '\(token)' has a non-integer id")
-            }
-            vocab[token] = id32
-        }
-        if json["continuing_subword_prefix"] as? String != nil || json["end_of_word_suffix"] as? String != nil {
+        let vocab = try Vocabulary(json: vocabJSON, exact: exactVocab, context: "BPE")
+        if (json["continuing_subword_prefix"] as? String)?.isEmpty == false || (json["end_of_word_suffix"] as? String)?.isEmpty == false {
             throw TokenizerError(.unsupported, "BPE with continuing_subword_prefix or end_of_word_suffix is not supported")
         }
         if let dropout = json["dropout"] as? Double, dropout > 0 {
@@ -35,20 +28,21 @@ struct BPE: Sendable {
         var merges: [UInt64: (rank: Int32, id: Int32)] = [:]
         merges.reserveCapacity(mergeList.count)
         for (rank, entry) in mergeList.enumerated() {
-            let pair: (String, String)
+            let pair: ([Unicode.Scalar], [Unicode.Scalar])
             if let s = entry as? String {
-                // "a b": split at the first space (neither side contains a space).
-                guard let space = s.firstIndex(of: " ") else {
+                // "a b": split at the first space scalar (neither side contains a space).
+                let scalars = Array(s.unicodeScalars)
+                guard let space = scalars.firstIndex(of: " ") else {
                     throw TokenizerError(.malformed, "BPE merge \(rank) '\(s)' is not of the form 'a b'")
                 }
-                pair = (String(s[..<space]), String(s[s.index(after: space)...]))
+                pair = (Array(scalars[..<space]), Array(scalars[(space + 1)...]))
             } else if let a = entry as? [String], a.count == 2 {
-                pair = (a[0], a[1])
+                pair = (Array(a[0].unicodeScalars), Array(a[1].unicodeScalars))
             } else {
                 throw TokenizerError(.malformed, "BPE merge \(rank) is neither 'a b' nor [\"a\", \"b\"]")
             }
             guard let left = vocab[pair.0], let right = vocab[pair.1], let merged = vocab[pair.0 + pair.1] else {
-                throw TokenizerError(.malformed, "BPE merge \(rank) ('\(pair.0)', '\(pair.1)') uses tokens missing from the vocab")
+                throw TokenizerError(.malformed, "BPE merge \(rank) ('\(String(String.UnicodeScalarView(pair.0)))', '\(String(String.UnicodeScalarView(pair.1)))') uses tokens missing from the vocab")
             }
             let key = UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
             if merges[key] == nil { merges[key] = (Int32(rank), merged) }
@@ -72,9 +66,7 @@ struct BPE: Sendable {
     /// Appends the ids of one pre-tokenized word.
     func tokenize(_ word: ArraySlice<Unicode.Scalar>, into ids: inout [Int32]) {
         if ignoreMerges {
-            var whole = ""
-            whole.unicodeScalars.append(contentsOf: word)
-            if let id = vocab[whole] {
+            if let id = vocab[Array(word)] {
                 ids.append(id)
                 return
             }
@@ -84,7 +76,7 @@ struct BPE: Sendable {
         symbols.reserveCapacity(word.count)
         var lastWasUnk = false
         for scalar in word {
-            if let id = vocab[String(Character(scalar))] {
+            if let id = vocab[[scalar]] {
                 symbols.append(id)
                 lastWasUnk = false
             } else if byteFallback, let bytes = Optional(Array(String(Character(scalar)).utf8)),

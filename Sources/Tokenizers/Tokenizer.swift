@@ -16,7 +16,7 @@ public struct Tokenizer: Sendable {
 
     /// One more than the largest id the tokenizer can produce.
     public var idLimit: Int32 {
-        max(model.vocab.values.max() ?? 0, addedTokenIds.values.max() ?? 0) + 1
+        max(model.vocab.maxId, addedTokenIds.values.max() ?? 0) + 1
     }
 
     /// Number of tokens the post-processor adds around one sequence.
@@ -55,8 +55,8 @@ public struct Tokenizer: Sendable {
             ?? (modelJSON["merges"] != nil ? "BPE" : modelJSON["continuing_subword_prefix"] != nil ? "WordPiece" : "<missing>")
         let model: TokenModel
         switch modelType {
-        case "WordPiece": model = .wordPiece(try WordPiece(json: modelJSON))
-        case "BPE": model = .bpe(try BPE(json: modelJSON))
+        case "WordPiece": model = .wordPiece(try WordPiece(json: modelJSON, exactVocab: try VocabularyJSON.entries(in: jsonData)))
+        case "BPE": model = .bpe(try BPE(json: modelJSON, exactVocab: try VocabularyJSON.entries(in: jsonData)))
         default:
             throw TokenizerError(.unsupported, "model type '\(modelType)' is not supported (supported: WordPiece, BPE)")
         }
@@ -157,7 +157,7 @@ enum TokenModel: Sendable {
     case wordPiece(WordPiece)
     case bpe(BPE)
 
-    var vocab: [String: Int32] {
+    var vocab: Vocabulary {
         switch self {
         case let .wordPiece(m): m.vocab
         case let .bpe(m): m.vocab
