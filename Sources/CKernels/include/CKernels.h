@@ -69,4 +69,28 @@ void sx_dot_f32_i8_many(const float *a, const int8_t *codes, size_t stride,
 /// CRC-32C (Castagnoli) of `len` bytes, continuing from `crc` (start with 0).
 uint32_t sx_crc32c(uint32_t crc, const void *data, size_t len);
 
+// bf16 GEMM (gemm_bf16.c): y (+)= x · Wᵀ with W pre-packed to bf16 and f32 accumulation.
+// Fast path: AVX512_BF16 (vdpbf16ps); elsewhere a portable scalar loop over the same packed layout.
+
+/// 1 if the CPU and OS support the AVX512_BF16 fast path (AVX512F/BW/VL + AVX512_BF16, zmm state).
+int sx_bf16_supported(void);
+
+/// Bytes needed for sx_bf16_pack_weights of an n × k weight matrix (64-byte alignment recommended).
+size_t sx_bf16_packed_size(size_t n, size_t k);
+
+/// Packs W [n × k] (row-major f32, PyTorch Linear layout out_features × in_features) into bf16
+/// (round to nearest even) panels of 32 output columns; see gemm_bf16.c for the layout.
+void sx_bf16_pack_weights(const float *w, size_t n, size_t k, void *packed);
+
+/// y[m × n] = x[m × k] · Wᵀ (accumulate = 0) or y += x · Wᵀ (accumulate = 1). x is f32 row-major
+/// with row stride ldx, rounded to bf16 on the fly; y has row stride ldy; products are summed in
+/// f32. Single-threaded; uses ~48 KB of stack and no heap. Any m, n, k.
+void sx_gemm_bf16(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
+                  float *y, size_t ldy, int accumulate);
+
+/// The portable path of sx_gemm_bf16 (same arguments and results up to f32 summation order),
+/// exposed for tests.
+void sx_gemm_bf16_portable(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                           const void *packed_w, float *y, size_t ldy, int accumulate);
+
 #endif

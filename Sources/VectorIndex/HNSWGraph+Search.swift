@@ -1,0 +1,164 @@
+import CKernels
+
+/// A query ready for comparison with codes: its scaled components live in a scratch buffer.
+struct PreparedQuery {
+    /// Σ q_i mid_i.
+    var offset: Float
+    /// ‖q‖² (used by L2).
+    var normSq: Float
+}
+
+extension HNSWGraph {
+    /// Prepares a float vector into `scratch.query`.
+    func prepareQuery(_ v: UnsafePointer<Float>, scratch: inout SearchScratch) -> PreparedQuery {
+        let normSq = Distance.dot(v, v, dimensions)
+        let offset = scratch.query.withUnsafeMutableBufferPointer { quantizer.prepare(v, scaled: $0.baseAddress!) }
+        return PreparedQuery(offset: offset, normSq: normSq)
+    }
+
+    /// Prepares the decoded code of `slot` into `buffer` (for code-to-code distances).
+    func prepareSlot(_ slot: UInt32, into buffer: inout [Float]) -> PreparedQuery {
+        let offset = buffer.withUnsafeMutableBufferPointer { b -> Float in
+            quantizer.decode(code(slot), into: b.baseAddress!)
+            return quantizer.prepare(b.baseAddress!, scaled: b.baseAddress!)
+        }
+        return PreparedQuery(offset: offset, normSq: corrections[Int(slot) * 2 + 1])
+    }
+
+    /// The estimated distance from a query whose raw code dot product with `slot` is `dot`.
+    @inline(__always)
+    func estimate(_ q: PreparedQuery, dot: Float, _ slot: UInt32) -> Float {
+        let c = corrections + Int(slot) * 2
+        let ip = dot + q.offset + c[0]
+        switch metric {
+        case .cosine: return 1 - ip
+        case .innerProduct: return -ip
+        case .l2: return q.normSq + c[1] - 2 * ip
+        }
+    }
+
+    /// Estimated distance from the query prepared in `scratch.query` to `slot`.
+    @inline(__always)
+    func distance(_ q: PreparedQuery, _ slot: UInt32, scratch: inout SearchScratch) -> Float {
+        let dot = scratch.query.withUnsafeBufferPointer { sx_dot_f32_i8($0.baseAddress!, code(slot), dimensions) }
+        return estimate(q, dot: dot, slot)
+    }
+
+    /// Estimated distance from a query prepared in `buffer` to `slot`.
+    @inline(__always)
+    func distance(_ q: PreparedQuery, in buffer: [Float], _ slot: UInt32) -> Float {
+        let dot = buffer.withUnsafeBufferPointer { sx_dot_f32_i8($0.baseAddress!, code(slot), dimensions) }
+        return estimate(q, dot: dot, slot)
+    }
+
+    /// Greedy walk on one upper level toward the query (ef = 1); tombstones are walked through.
+    func greedy(_ q: PreparedQuery, from ep: inout UInt32, distance best: inout Float, level: Int,
+                scratch: inout SearchScratch) {
+        var changed = true
+        while changed {
+            changed = false
+            let list = links(ep, level)
+            let n = Int(list.pointee)
+            guard n > 0 else { return }
+            scratch.query.withUnsafeBufferPointer { qp in
+                scratch.dots.withUnsafeMutableBufferPointer { dp in
+                    sx_dot_f32_i8_many(qp.baseAddress!, codes, dimensions, list + 1, n, dimensions, dp.baseAddress!)
+                }
+            }
+            var next = ep
+            for i in 0..<n {
+                let s = list[1 + i]
+                let d = estimate(q, dot: scratch.dots[i], s)
+                if d < best {
+                    best = d
+                    next = s
+                    changed = true
+                }
+            }
+            ep = next
+        }
+    }
+
+    /// Best-first search of one level from `entries`, leaving up to `ef` accepted nodes in
+    /// `scratch.results` (a max-heap). Every node is walked through; a node is accepted when it
+    /// is live, not `exclude`, and its label passes `filter`. The search ends when the nearest
+    /// open candidate is farther than the worst of `ef` accepted results, so with fewer than
+    /// `ef` acceptable nodes it walks everything reachable.
+    func searchLayer(_ q: PreparedQuery, entries: UnsafeBufferPointer<Scored>, ef: Int, level: Int, exclude: UInt32,
+                     filter: ((UInt64) -> Bool)?, scratch: inout SearchScratch) {
+        scratch.resetVisited(slots: slotCount)
+        scratch.candidates.removeAll()
+        scratch.results.removeAll()
+        var bound = Float.infinity
+        for e in entries where scratch.visit(e.slot) {
+            scratch.candidates.push(e)
+            if accepts(e.slot, exclude: exclude, filter: filter) {
+                scratch.results.push(e)
+                if scratch.results.count > ef { scratch.results.pop() }
+            }
+        }
+        if scratch.results.count >= ef { bound = scratch.results.top.distance }
+        while !scratch.candidates.isEmpty {
+            let c = scratch.candidates.top
+            if c.distance > bound && scratch.results.count >= ef { break }
+            scratch.candidates.pop()
+            let list = links(c.slot, level)
+            let n = Int(list.pointee)
+            var fresh = 0
+            for i in 0..<n {
+                let s = list[1 + i]
+                if scratch.visit(s) {
+                    scratch.ids[fresh] = s
+                    fresh += 1
+                }
+            }
+            guard fresh > 0 else { continue }
+            scratch.query.withUnsafeBufferPointer { qp in
+                scratch.ids.withUnsafeBufferPointer { ip in
+                    scratch.dots.withUnsafeMutableBufferPointer { dp in
+                        sx_dot_f32_i8_many(qp.baseAddress!, codes, dimensions, ip.baseAddress!, fresh,
+                                           dimensions, dp.baseAddress!)
+                    }
+                }
+            }
+            for i in 0..<fresh {
+                let s = scratch.ids[i]
+                let d = estimate(q, dot: scratch.dots[i], s)
+                guard scratch.results.count < ef || d < bound else { continue }
+                scratch.candidates.push(Scored(distance: d, slot: s))
+                if accepts(s, exclude: exclude, filter: filter) {
+                    scratch.results.push(Scored(distance: d, slot: s))
+                    if scratch.results.count > ef { scratch.results.pop() }
+                    if scratch.results.count >= ef { bound = scratch.results.top.distance }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    func accepts(_ slot: UInt32, exclude: UInt32, filter: ((UInt64) -> Bool)?) -> Bool {
+        guard slot != exclude, states[Int(slot)] == .live else { return false }
+        guard let filter else { return true }
+        return filter(labels[Int(slot)])
+    }
+
+    /// The approximate nearest live nodes to a prepared vector: greedy descent through the
+    /// upper levels, then a level-0 search with `ef`. Results stay in `scratch.results`.
+    func search(_ v: UnsafePointer<Float>, ef: Int, filter: ((UInt64) -> Bool)?, scratch: inout SearchScratch) {
+        scratch.results.removeAll()
+        guard entry != Self.none else { return }
+        let q = prepareQuery(v, scratch: &scratch)
+        var ep = entry
+        var d = distance(q, ep, scratch: &scratch)
+        if maxLevel > 0 {
+            for lc in stride(from: maxLevel, to: 0, by: -1) {
+                greedy(q, from: &ep, distance: &d, level: lc, scratch: &scratch)
+            }
+        }
+        var start = Scored(distance: d, slot: ep)
+        withUnsafePointer(to: &start) { p in
+            searchLayer(q, entries: UnsafeBufferPointer(start: p, count: 1), ef: ef, level: 0,
+                        exclude: Self.none, filter: filter, scratch: &scratch)
+        }
+    }
+}

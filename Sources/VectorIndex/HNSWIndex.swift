@@ -1,0 +1,334 @@
+import Foundation
+
+/// An approximate nearest-neighbour index: an HNSW graph walked on int8 codes, its best
+/// candidates rescored with full-precision vectors.
+///
+/// Ids are the caller's UInt64 keys; adding an existing id replaces its vector (a delete and an
+/// insert). Until `parameters.trainingSize` vectors have arrived they are held and searched
+/// exactly; then the quantizer is fitted on them and the graph is built. Many searches may run
+/// at once with one writer (a readers-writer lock); a search never sees a half-inserted node.
+/// `filter` closures run under the read lock and must not call back into the index's writers.
+public final class HNSWIndex: @unchecked Sendable {
+    public let dimensions: Int
+    public let metric: Metric
+    public let parameters: HNSWParameters
+
+    let lock = ReadWriteLock()
+    var graph: HNSWGraph?
+    var slotOf: [UInt64: UInt32] = [:]
+    var pending = PendingVectors()
+    let pool: ScratchPool
+    var writerScratch: SearchScratch
+    private var source: FullVectorSource?
+    private var insertsSinceConnectivity = 0
+
+    /// Filters expected to match fewer than this many nodes per unit of ef (times the live
+    /// count) are answered by an exact scan over the matching ids instead of the graph.
+    static let exactScanFactor = 10.0
+
+    /// Creates an empty index. Throws `invalidArgument` on bad dimensions or parameters.
+    public init(dimensions: Int, metric: Metric = .cosine, parameters: HNSWParameters = HNSWParameters()) throws {
+        guard dimensions >= 1, dimensions <= 65_536 else {
+            throw VectorIndexError(.invalidArgument, "dimensions must be in 1...65536, got \(dimensions)")
+        }
+        try parameters.validate()
+        self.dimensions = dimensions
+        self.metric = metric
+        self.parameters = parameters
+        pool = ScratchPool(dimensions: dimensions, maxDegree: 2 * parameters.m)
+        writerScratch = SearchScratch(dimensions: dimensions, maxDegree: 2 * parameters.m)
+    }
+
+    /// Builds a fresh index from full vectors (e.g. after a damaged file): the quantizer is
+    /// fitted on a sample of all of them, then they are inserted in order.
+    public static func rebuild(dimensions: Int, metric: Metric = .cosine, parameters: HNSWParameters = HNSWParameters(),
+                               from items: [(id: UInt64, vector: [Float])],
+                               vectorSource: FullVectorSource? = nil) throws -> HNSWIndex {
+        let index = try HNSWIndex(dimensions: dimensions, metric: metric, parameters: parameters)
+        index.vectorSource = vectorSource
+        try index.lock.writing {
+            var prepared: [[Float]] = []
+            prepared.reserveCapacity(items.count)
+            for item in items { prepared.append(try Distance.prepare(item.vector, dimensions: dimensions, metric: metric)) }
+            guard !items.isEmpty else { return }
+            let step = max(1, items.count / max(parameters.trainingSize, 4096))
+            var sample: [Float] = []
+            for i in stride(from: 0, to: items.count, by: step) { sample.append(contentsOf: prepared[i]) }
+            index.startGraph(sample: sample, count: sample.count / dimensions)
+            for (item, v) in zip(items, prepared) { index.insertPrepared(id: item.id, v) }
+            index.graph?.connectUnreachable(scratch: &index.writerScratch)
+        }
+        return index
+    }
+
+    /// Where full vectors come from when the index does not store them.
+    public var vectorSource: FullVectorSource? {
+        get { lock.reading { source } }
+        set { lock.writing { source = newValue } }
+    }
+
+    /// Live vectors in the index.
+    public var count: Int {
+        lock.reading { graph.map { $0.liveCount } ?? pending.ids.count }
+    }
+
+    /// Whether `id` is in the index.
+    public func contains(id: UInt64) -> Bool {
+        lock.reading { slotOf[id] != nil || pending.position[id] != nil }
+    }
+
+    // MARK: Writes
+
+    /// Adds `vector` under `id`, replacing any vector the id had.
+    public func add(id: UInt64, vector: [Float]) throws {
+        let v = try Distance.prepare(vector, dimensions: dimensions, metric: metric)
+        lock.writing {
+            if let graph {
+                if let old = slotOf.removeValue(forKey: id) { graph.markDeleted(old) }
+                insertPrepared(id: id, v)
+                repairIfDue()
+            } else {
+                pending.remove(id)
+                pending.append(id, v)
+                if pending.ids.count >= parameters.trainingSize { trainOnPending() }
+            }
+        }
+    }
+
+    /// Removes `id`; throws `notFound` when it is not in the index. Its node becomes a
+    /// tombstone until the next repair frees and relinks it.
+    public func remove(id: UInt64) throws {
+        try lock.writing {
+            if let graph {
+                guard let slot = slotOf.removeValue(forKey: id) else {
+                    throw VectorIndexError(.notFound, "id \(id) is not in the index")
+                }
+                graph.markDeleted(slot)
+                repairIfDue()
+            } else {
+                guard pending.remove(id) else { throw VectorIndexError(.notFound, "id \(id) is not in the index") }
+            }
+        }
+    }
+
+    /// Relinks around all tombstones now, frees their slots for reuse, and links every live
+    /// node that a walk from the entry point no longer reaches. (Writes do this on their own
+    /// once tombstones pass `repairFraction`, and check reachability every 1024 inserts or
+    /// 1/32 of the index; under inner product, where unreachable nodes are most common, call it
+    /// after a batch of inserts.)
+    public func repair() {
+        lock.writing { graph?.repair(scratch: &writerScratch) }
+    }
+
+    /// Throws `invariant` when the graph breaks one of its invariants: degree bounds, links to
+    /// freed slots, in-degree records, the entry point not on the top level, a live node not
+    /// reachable from it (see `repair()` for when reachability is restored).
+    public func checkInvariants() throws {
+        try lock.reading {
+            var scratch = pool.take()
+            defer { pool.give(scratch) }
+            try graph?.checkInvariants(scratch: &scratch)
+            let live = graph?.liveCount ?? 0
+            guard slotOf.count == live else {
+                throw VectorIndexError(.invariant, "\(slotOf.count) ids map to slots, \(live) live nodes")
+            }
+            if let graph {
+                for (id, slot) in slotOf where graph.states[Int(slot)] != .live || graph.labels[Int(slot)] != id {
+                    throw VectorIndexError(.invariant, "id \(id) maps to slot \(slot), which does not hold it")
+                }
+            }
+        }
+    }
+
+    private func repairIfDue() {
+        guard let graph, graph.deletedCount > 0 else { return }
+        let used = graph.liveCount + graph.deletedCount
+        if Double(graph.deletedCount) >= parameters.repairFraction * Double(used) {
+            graph.repair(scratch: &writerScratch)
+        }
+    }
+
+    func insertPrepared(id: UInt64, _ v: [Float]) {
+        let graph = graph!
+        let slot = v.withUnsafeBufferPointer { graph.insert(label: id, vector: $0.baseAddress!, scratch: &writerScratch) }
+        slotOf[id] = slot
+        insertsSinceConnectivity += 1
+        if insertsSinceConnectivity >= max(1024, graph.liveCount / 32) {
+            graph.connectUnreachable(scratch: &writerScratch)
+            insertsSinceConnectivity = 0
+        }
+    }
+
+    func startGraph(sample: [Float], count: Int) {
+        let q = sample.withUnsafeBufferPointer { ScalarQuantizer(fitting: $0.baseAddress!, count: count, dimensions: dimensions) }
+        graph = HNSWGraph(dimensions: dimensions, metric: metric, parameters: parameters, quantizer: q)
+    }
+
+    private func trainOnPending() {
+        startGraph(sample: pending.vectors, count: pending.ids.count)
+        for (i, id) in pending.ids.enumerated() {
+            insertPrepared(id: id, Array(pending.vectors[i * dimensions..<(i + 1) * dimensions]))
+        }
+        pending = PendingVectors()
+    }
+
+    // MARK: Search
+
+    /// The `k` nearest live vectors to `query` (fewer when fewer match), nearest first, with
+    /// exact distances. `ef` (default `parameters.ef`, raised to k) sizes the candidate list;
+    /// `filter` keeps only ids it returns true for. Throws on a bad query or k < 0.
+    public func search(_ query: [Float], k: Int, ef: Int? = nil,
+                       filter: ((UInt64) -> Bool)? = nil) throws -> [(id: UInt64, distance: Float)] {
+        guard k >= 0 else { throw VectorIndexError(.invalidArgument, "k must not be negative, got \(k)") }
+        if let ef, ef < 1 { throw VectorIndexError(.invalidArgument, "ef must be at least 1, got \(ef)") }
+        let q = try Distance.prepare(query, dimensions: dimensions, metric: metric)
+        guard k > 0 else { return [] }
+        return try lock.reading {
+            try q.withUnsafeBufferPointer { qp -> [(id: UInt64, distance: Float)] in
+                let qv = qp.baseAddress!
+                guard let graph else { return pending.exactSearch(qv, k: k, dimensions: dimensions, metric: metric, filter: filter) }
+                guard graph.liveCount > 0 else { return [] }
+                let efUsed = max(ef ?? parameters.ef, k)
+                if let filter, estimatedMatches(graph, filter) < Self.exactScanFactor * Double(efUsed) {
+                    return try exactScan(graph, qv, k: k, filter: filter)
+                }
+                var scratch = pool.take()
+                defer { pool.give(scratch) }
+                graph.search(qv, ef: efUsed, filter: filter, scratch: &scratch)
+                if scratch.results.count < k && (filter != nil || scratch.results.count < graph.liveCount) {
+                    return try exactScan(graph, qv, k: k, filter: filter)
+                }
+                return try rescore(graph, qv, k: k, scratch: &scratch)
+            }
+        }
+    }
+
+    /// The candidates in `scratch.results`, nearest `k × oversampling` by code distance,
+    /// rescored with full vectors; the best k of them.
+    private func rescore(_ graph: HNSWGraph, _ q: UnsafePointer<Float>, k: Int,
+                         scratch: inout SearchScratch) throws -> [(id: UInt64, distance: Float)] {
+        while scratch.results.count > k * parameters.oversampling { scratch.results.pop() }
+        var out: [(id: UInt64, distance: Float)] = []
+        out.reserveCapacity(scratch.results.count)
+        for c in scratch.results.items {
+            out.append((graph.labels[Int(c.slot)], try fullDistance(graph, q, c.slot)))
+        }
+        out.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
+        if out.count > k { out.removeLast(out.count - k) }
+        return out
+    }
+
+    /// Exact search over the live ids that pass `filter`, with full vectors.
+    private func exactScan(_ graph: HNSWGraph, _ q: UnsafePointer<Float>, k: Int,
+                           filter: ((UInt64) -> Bool)?) throws -> [(id: UInt64, distance: Float)] {
+        var heap = ScoredHeap(max: true, capacity: k + 1)
+        for s in 0..<graph.slotCount where graph.states[s] == .live {
+            if let filter, !filter(graph.labels[s]) { continue }
+            let d = try fullDistance(graph, q, UInt32(s))
+            if heap.count < k || d < heap.top.distance {
+                heap.push(Scored(distance: d, slot: UInt32(s)))
+                if heap.count > k { heap.pop() }
+            }
+        }
+        return heap.items.map { (graph.labels[Int($0.slot)], $0.distance) }
+            .sorted { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
+    }
+
+    /// The filter's expected match count, from a fixed spread of up to 512 live slots.
+    private func estimatedMatches(_ graph: HNSWGraph, _ filter: (UInt64) -> Bool) -> Double {
+        let n = graph.slotCount
+        let samples = min(n, 512)
+        var live = 0, hits = 0
+        for i in 0..<samples {
+            let s = Int((UInt64(i) &* UInt64(n)) / UInt64(samples))
+            guard graph.states[s] == .live else { continue }
+            live += 1
+            if filter(graph.labels[s]) { hits += 1 }
+        }
+        guard live > 0 else { return 0 }
+        return Double(hits) / Double(live) * Double(graph.liveCount)
+    }
+
+    /// The exact distance from a prepared query to a slot's full vector.
+    private func fullDistance(_ graph: HNSWGraph, _ q: UnsafePointer<Float>, _ slot: UInt32) throws -> Float {
+        if let v = graph.vector(slot) { return Distance.prepared(q, v, dimensions, metric) }
+        let id = graph.labels[Int(slot)]
+        guard let source else {
+            throw VectorIndexError(.missingVector, "the index keeps no full vectors and has no vector source")
+        }
+        var d = Float.nan
+        let found = source.withVector(id: id) { v in
+            guard v.count == dimensions, let p = v.baseAddress else { return }
+            switch metric {
+            case .cosine:
+                let norm = Distance.dot(p, p, dimensions).squareRoot()
+                d = 1 - Distance.dot(q, p, dimensions) / norm
+            case .innerProduct: d = -Distance.dot(q, p, dimensions)
+            case .l2: d = Distance.l2sq(q, p, dimensions)
+            }
+        }
+        guard found, d.isFinite else {
+            throw VectorIndexError(.missingVector, "the vector source has no usable vector for id \(id)")
+        }
+        return d
+    }
+
+    // MARK: Memory
+
+    /// Bytes the index holds in memory (graph, codes, ids, and full vectors when it stores them).
+    public var memoryBytes: Int {
+        lock.reading {
+            var total = pending.vectors.capacity * 4 + pending.ids.capacity * 8 + pending.position.capacity * 24
+            total += slotOf.capacity * 12 + slotOf.capacity / 8
+            if let g = graph { total += g.memoryBytes }
+            return total
+        }
+    }
+
+    /// The part of `memoryBytes` that is full-precision vectors.
+    public var vectorBytes: Int {
+        lock.reading { (graph?.storesVectors == true ? graph!.capacity * dimensions * 4 : 0) + pending.vectors.capacity * 4 }
+    }
+}
+
+/// Vectors held (prepared) before the quantizer is fitted, in insertion order.
+struct PendingVectors {
+    var ids: [UInt64] = []
+    var vectors: [Float] = []
+    var position: [UInt64: Int] = [:]
+
+    mutating func append(_ id: UInt64, _ v: [Float]) {
+        position[id] = ids.count
+        ids.append(id)
+        vectors.append(contentsOf: v)
+    }
+
+    /// Removes `id` (the last vector takes its place); false when absent.
+    @discardableResult
+    mutating func remove(_ id: UInt64) -> Bool {
+        guard let i = position.removeValue(forKey: id) else { return false }
+        let d = vectors.count / max(ids.count, 1)
+        let last = ids.count - 1
+        if i != last {
+            ids[i] = ids[last]
+            position[ids[i]] = i
+            for j in 0..<d { vectors[i * d + j] = vectors[last * d + j] }
+        }
+        ids.removeLast()
+        vectors.removeLast(d)
+        return true
+    }
+
+    func exactSearch(_ q: UnsafePointer<Float>, k: Int, dimensions: Int, metric: Metric,
+                     filter: ((UInt64) -> Bool)?) -> [(id: UInt64, distance: Float)] {
+        var out: [(id: UInt64, distance: Float)] = []
+        vectors.withUnsafeBufferPointer { vp in
+            for (i, id) in ids.enumerated() {
+                if let filter, !filter(id) { continue }
+                out.append((id, Distance.prepared(q, vp.baseAddress! + i * dimensions, dimensions, metric)))
+            }
+        }
+        out.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
+        return Array(out.prefix(k))
+    }
+}
