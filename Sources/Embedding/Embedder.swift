@@ -58,7 +58,9 @@ public final class Embedder: @unchecked Sendable {
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         self.promptFormat = promptFormat ?? folder.promptFormat
         if folder.appendEOS {
-            guard let eos = folder.specialTokenId("eos_token", in: tokenizer) else {
+            // A template that already ends sequences with a token (Qwen3-Embedding appends
+            // <|endoftext|> while its eos_token is <|im_end|>) decides what the EOS is.
+            guard let eos = tokenizer.template.suffix.last ?? folder.specialTokenId("eos_token", in: tokenizer) else {
                 throw EmbeddingError(.badConfig, "\(url.path): last-token pooling needs an EOS token, but neither tokenizer_config.json nor config.json names one")
             }
             eosToken = eos
