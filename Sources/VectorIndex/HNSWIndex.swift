@@ -122,12 +122,13 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// Throws `invariant` when the graph breaks one of its invariants: degree bounds, links to
     /// freed slots, in-degree records, the entry point not on the top level, a live node not
-    /// reachable from it (see `repair()` for when reachability is restored).
-    public func checkInvariants() throws {
+    /// reachable from it (see `repair()` for when reachability is restored; pass
+    /// `reachability: false` to check the rest only).
+    public func checkInvariants(reachability: Bool = true) throws {
         try lock.reading {
             var scratch = pool.take()
             defer { pool.give(scratch) }
-            try graph?.checkInvariants(scratch: &scratch)
+            try graph?.checkInvariants(scratch: &scratch, reachability: reachability)
             let live = graph?.liveCount ?? 0
             guard slotOf.count == live else {
                 throw VectorIndexError(.invariant, "\(slotOf.count) ids map to slots, \(live) live nodes")

@@ -1,7 +1,7 @@
 /// Structural checks of the graph: counts, degree bounds, no links to freed slots or to nodes
 /// below the level, the entry point on the top level, every live node reachable.
 extension HNSWGraph {
-    func checkInvariants(scratch: inout SearchScratch) throws {
+    func checkInvariants(scratch: inout SearchScratch, reachability: Bool = true) throws {
         func fail(_ m: String) -> VectorIndexError { VectorIndexError(.invariant, m) }
         var live = 0, deleted = 0, free = 0, top = -1
         for s in 0..<slotCount {
@@ -53,6 +53,7 @@ extension HNSWGraph {
         guard Int(levels[Int(entry)]) == maxLevel, maxLevel == top else {
             throw fail("entry point on level \(levels[Int(entry)]), top level \(top), recorded \(maxLevel)")
         }
+        guard reachability else { return }
         let lost = unreachableLiveNodes(scratch: &scratch)
         guard lost.isEmpty else { throw fail("\(lost.count) live nodes unreachable from the entry point") }
     }

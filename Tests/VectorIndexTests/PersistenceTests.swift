@@ -1,0 +1,125 @@
+import XCTest
+@testable import VectorIndex
+
+final class PersistenceTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("hnsw-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    static let data = TestData.clustered(count: 1500, dimensions: 24, clusters: 6, seed: 51)
+
+    func testRoundTripAllMetrics() throws {
+        for metric in Metric.allCases {
+            let index = try TestData.build(Self.data, metric: metric, parameters: HNSWParameters(trainingSize: 400))
+            for i in 0..<100 { try index.remove(id: UInt64(i * 3)) }   // some tombstones, some freed
+            let url = dir.appendingPathComponent("\(metric).hnsw")
+            try index.save(to: url)
+            let loaded = try HNSWIndex.load(from: url)
+            XCTAssertEqual(loaded.count, index.count)
+            XCTAssertEqual(loaded.metric, metric)
+            XCTAssertEqual(loaded.parameters, index.parameters)
+            // (Under inner product reachability is restored by repair, which would free the
+            // tombstones this test keeps; it is checked in HNSWSearchTests.)
+            try loaded.checkInvariants(reachability: metric != .innerProduct)
+            for q in Self.data.prefix(20) {
+                let a = try index.search(q, k: 10), b = try loaded.search(q, k: 10)
+                XCTAssertEqual(a.map(\.id), b.map(\.id))
+                XCTAssertEqual(a.map(\.distance), b.map(\.distance))
+            }
+            XCTAssertEqual(IndexFile.encode(loaded), IndexFile.encode(index), "save ∘ load is the identity")
+            // The loaded index keeps working, with the same future as the original.
+            try loaded.add(id: 99_999, vector: Self.data[5])
+            try index.add(id: 99_999, vector: Self.data[5])
+            XCTAssertEqual(IndexFile.encode(loaded), IndexFile.encode(index))
+        }
+    }
+
+    func testUntrainedIndexRoundTrip() throws {
+        let index = try HNSWIndex(dimensions: 24, metric: .l2)
+        for i in 0..<10 { try index.add(id: UInt64(i), vector: Self.data[i]) }
+        let url = dir.appendingPathComponent("small.hnsw")
+        try index.save(to: url)
+        let loaded = try HNSWIndex.load(from: url)
+        XCTAssertEqual(loaded.count, 10)
+        XCTAssertEqual(try loaded.search(Self.data[4], k: 1).first?.id, 4)
+    }
+
+    final class ArraySource: FullVectorSource {
+        let vectors: [UInt64: [Float]]
+        init(_ v: [UInt64: [Float]]) { vectors = v }
+        func withVector(id: UInt64, _ body: (UnsafeBufferPointer<Float>) -> Void) -> Bool {
+            guard let v = vectors[id] else { return false }
+            v.withUnsafeBufferPointer(body)
+            return true
+        }
+    }
+
+    /// Without stored vectors the file holds codes and links only; rescoring reads a source.
+    func testExternalVectorSource() throws {
+        var p = HNSWParameters(trainingSize: 400)
+        p.storesVectors = false
+        let stored = try TestData.build(Self.data, metric: .cosine, parameters: HNSWParameters(trainingSize: 400))
+        let index = try TestData.build(Self.data, metric: .cosine, parameters: p)
+        XCTAssertEqual(index.vectorBytes, 0)
+        XCTAssertThrowsError(try index.search(Self.data[0], k: 5)) { e in
+            XCTAssertEqual((e as? VectorIndexError)?.code, .missingVector)
+        }
+        let source = ArraySource(Dictionary(uniqueKeysWithValues: Self.data.enumerated().map { (UInt64($0), $1) }))
+        index.vectorSource = source
+        for q in Self.data.prefix(20) {
+            let a = try stored.search(q, k: 10), b = try index.search(q, k: 10)
+            XCTAssertEqual(a.map(\.id), b.map(\.id))
+            for (x, y) in zip(a, b) { XCTAssertEqual(x.distance, y.distance, accuracy: 1e-5) }
+        }
+        let url = dir.appendingPathComponent("ext.hnsw")
+        try index.save(to: url)
+        let loaded = try HNSWIndex.load(from: url, vectorSource: source)
+        XCTAssertEqual(try loaded.search(Self.data[9], k: 1).first?.id, 9)
+        try stored.save(to: dir.appendingPathComponent("stored.hnsw"))
+        let sizes = try ["ext.hnsw", "stored.hnsw"].map {
+            try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent($0).path)[.size] as! Int
+        }
+        XCTAssertLessThan(sizes[0], sizes[1] / 2)
+    }
+
+    /// Every damaged or truncated file gives `corrupt`, never a crash; a rebuild from the full
+    /// vectors restores the index.
+    func testDamageIsDetected() throws {
+        let index = try TestData.build(Self.data, metric: .l2, parameters: HNSWParameters(trainingSize: 400))
+        let url = dir.appendingPathComponent("good.hnsw")
+        try index.save(to: url)
+        let good = try Data(contentsOf: url)
+        let bad = dir.appendingPathComponent("bad.hnsw")
+        func expectCorrupt(_ bytes: Data, _ what: String) {
+            try? bytes.write(to: bad)
+            XCTAssertThrowsError(try HNSWIndex.load(from: bad), what) { e in
+                XCTAssertEqual((e as? VectorIndexError)?.code, .corrupt, "\(what): \(e)")
+            }
+        }
+        expectCorrupt(Data(), "empty")
+        expectCorrupt(Data(repeating: 0x41, count: 5000), "garbage")
+        var rng = TestRandom(seed: 77)
+        for _ in 0..<60 {
+            var d = good
+            let at = rng.int(d.count)
+            d[at] ^= UInt8(1 + rng.int(255))
+            expectCorrupt(d, "byte \(at) flipped")
+        }
+        for _ in 0..<30 { expectCorrupt(good.prefix(rng.int(good.count)), "truncated") }
+        expectCorrupt(good + Data([0]), "trailing byte")
+        XCTAssertThrowsError(try HNSWIndex.load(from: dir.appendingPathComponent("missing"))) { e in
+            XCTAssertEqual((e as? VectorIndexError)?.code, .io)
+        }
+        let rebuilt = try HNSWIndex.rebuild(dimensions: 24, metric: .l2, parameters: HNSWParameters(trainingSize: 400),
+                                            from: Self.data.enumerated().map { (UInt64($0), $1) })
+        try rebuilt.checkInvariants()
+        XCTAssertEqual(rebuilt.count, Self.data.count)
+        let queries = Self.data.prefix(30).map { v in v.map { $0 + 0.01 } }
+        XCTAssertGreaterThanOrEqual(try TestData.recall(rebuilt, base: Self.data, queries: queries, k: 10, metric: .l2), 0.95)
+    }
+}
