@@ -161,6 +161,8 @@ public final class Embedder: @unchecked Sendable {
         let batches = Self.batches(lengths: work.map(\.count), budget: batchTokens)
         let next = Counter()
         let workers = min(threads, batches.count)
+        // Fewer batches than threads (a single query): the idle threads help within the batch.
+        let gemmThreads = max(1, threads / max(1, batches.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let scratch = takeScratch()
             defer { returnScratch(scratch) }
@@ -172,9 +174,10 @@ public final class Embedder: @unchecked Sendable {
                     let inputs = members.map { work[$0] }
                     if let prefix, let decoder = model as? DecoderModel {
                         let pasts = members.map { shared[$0] > 0 ? (cache: prefix.cache, tokens: shared[$0]) : nil }
-                        decoder.encode(inputs, prefixes: pasts, pooling: folder.pooling, scratch: scratch, output: buf.baseAddress!)
+                        decoder.encode(inputs, prefixes: pasts, pooling: folder.pooling, scratch: scratch,
+                                       output: buf.baseAddress!, threads: gemmThreads)
                     } else {
-                        model.encode(inputs, pooling: folder.pooling, scratch: scratch, output: buf.baseAddress!)
+                        model.encode(inputs, pooling: folder.pooling, scratch: scratch, output: buf.baseAddress!, threads: gemmThreads)
                     }
                     for (j, index) in members.enumerated() {
                         let dst = output + index * dims
@@ -198,7 +201,7 @@ public final class Embedder: @unchecked Sendable {
         lock.unlock()
         let tokens = Array((tokenizer.template.prefix + tokenizer.tokenize(text)).prefix(maxTokens - 1))
         let scratch = takeScratch()
-        let cache = decoder.prefill(tokens, scratch: scratch)
+        let cache = decoder.prefill(tokens, scratch: scratch, threads: threads)
         returnScratch(scratch)
         lock.lock()
         prefixCaches.append((text, tokens, cache))

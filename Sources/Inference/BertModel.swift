@@ -88,7 +88,7 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
         self.layers = layers
     }
 
-    public func encode(_ sequences: [[Int32]], pooling: Pooling, scratch: Scratch, output: UnsafeMutablePointer<Float>) {
+    public func encode(_ sequences: [[Int32]], pooling: Pooling, scratch: Scratch, output: UnsafeMutablePointer<Float>, threads: Int) {
         let h = hiddenSize, inter = intermediateSize
         let total = sequences.reduce(0) { $0 + $1.count }
         let longest = sequences.map(\.count).max() ?? 0
@@ -121,7 +121,7 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
         for layer in layers {
             // Q, K, V in one product: qkv[t] = [q | k | v]. Each product starts from its bias (beta = 1).
             sx_fill_rows(qkv, total, 3 * h, 3 * h, layer.qkvBias.pointer)
-            BLAS.matmulTransposedB(m: total, n: 3 * h, k: h, x: x, ldx: h, w: layer.qkvWeight.pointer, ldw: h, y: qkv, ldy: 3 * h, accumulate: true)
+            BLAS.matmulTransposedB(m: total, n: 3 * h, k: h, x: x, ldx: h, w: layer.qkvWeight.pointer, ldw: h, y: qkv, ldy: 3 * h, accumulate: true, threads: threads)
             var start = 0
             for seq in sequences {
                 let n = seq.count
@@ -135,15 +135,15 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
                 start += n
             }
             sx_fill_rows(y, total, h, h, layer.attentionOut.bias.pointer)
-            BLAS.matmulTransposedB(m: total, n: h, k: h, x: context, ldx: h, w: layer.attentionOut.weight.pointer, ldw: h, y: y, ldy: h, accumulate: true)
+            BLAS.matmulTransposedB(m: total, n: h, k: h, x: context, ldx: h, w: layer.attentionOut.weight.pointer, ldw: h, y: y, ldy: h, accumulate: true, threads: threads)
             sx_add_layer_norm(y, x, total, h, layer.attentionNorm.gamma.pointer, layer.attentionNorm.beta.pointer, eps)
             swap(&x, &y)
 
             sx_fill_rows(hidden, total, inter, inter, layer.intermediate.bias.pointer)
-            BLAS.matmulTransposedB(m: total, n: inter, k: h, x: x, ldx: h, w: layer.intermediate.weight.pointer, ldw: h, y: hidden, ldy: inter, accumulate: true)
+            BLAS.matmulTransposedB(m: total, n: inter, k: h, x: x, ldx: h, w: layer.intermediate.weight.pointer, ldw: h, y: hidden, ldy: inter, accumulate: true, threads: threads)
             sx_gelu_erf(hidden, total * inter)
             sx_fill_rows(y, total, h, h, layer.output.bias.pointer)
-            BLAS.matmulTransposedB(m: total, n: h, k: inter, x: hidden, ldx: inter, w: layer.output.weight.pointer, ldw: inter, y: y, ldy: h, accumulate: true)
+            BLAS.matmulTransposedB(m: total, n: h, k: inter, x: hidden, ldx: inter, w: layer.output.weight.pointer, ldw: inter, y: y, ldy: h, accumulate: true, threads: threads)
             sx_add_layer_norm(y, x, total, h, layer.outputNorm.gamma.pointer, layer.outputNorm.beta.pointer, eps)
             swap(&x, &y)
         }

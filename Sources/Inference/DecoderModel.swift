@@ -150,19 +150,20 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
     /// A new, empty key/value cache for this model.
     public func makeCache() -> KVCache { KVCache(layers: layerCount, width: kvDim) }
 
-    public func encode(_ sequences: [[Int32]], pooling: Pooling, scratch: Scratch, output: UnsafeMutablePointer<Float>) {
-        encode(sequences, prefixes: Array(repeating: nil, count: sequences.count), pooling: pooling, scratch: scratch, output: output)
+    public func encode(_ sequences: [[Int32]], pooling: Pooling, scratch: Scratch, output: UnsafeMutablePointer<Float>, threads: Int) {
+        encode(sequences, prefixes: Array(repeating: nil, count: sequences.count), pooling: pooling, scratch: scratch,
+               output: output, threads: threads)
     }
 
     /// Like `encode`, where sequence i continues the first `prefixes[i].tokens` tokens of a cache.
     public func encode(_ sequences: [[Int32]], prefixes: [(cache: KVCache, tokens: Int)?], pooling: Pooling,
-                       scratch: Scratch, output: UnsafeMutablePointer<Float>) {
+                       scratch: Scratch, output: UnsafeMutablePointer<Float>, threads: Int = 1) {
         let total = sequences.reduce(0) { $0 + $1.count }
         guard total > 0 else { return }
         let x = scratch.buffer(0, count: total * hiddenSize)
         gatherEmbeddings(sequences, into: x)
         let states = forward(x, lengths: sequences.map(\.count), pasts: prefixes,
-                             appendTo: Array(repeating: nil, count: sequences.count), scratch: scratch)
+                             appendTo: Array(repeating: nil, count: sequences.count), scratch: scratch, threads: threads)
         var begin = 0
         for (i, seq) in sequences.enumerated() {
             pooling.pool(states + begin * hiddenSize, length: seq.count, dims: hiddenSize, into: output + i * hiddenSize)
@@ -171,12 +172,12 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
     }
 
     /// Runs `tokens` and returns a cache holding their keys and values.
-    public func prefill(_ tokens: [Int32], scratch: Scratch) -> KVCache {
+    public func prefill(_ tokens: [Int32], scratch: Scratch, threads: Int = 1) -> KVCache {
         let cache = makeCache()
         guard !tokens.isEmpty else { return cache }
         let x = scratch.buffer(0, count: tokens.count * hiddenSize)
         gatherEmbeddings([tokens], into: x)
-        _ = forward(x, lengths: [tokens.count], pasts: [nil], appendTo: [cache], scratch: scratch)
+        _ = forward(x, lengths: [tokens.count], pasts: [nil], appendTo: [cache], scratch: scratch, threads: threads)
         return cache
     }
 
@@ -228,7 +229,7 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
     /// after `pasts[i]` (positions continue from there); its new keys and values are appended to
     /// `appendTo[i]` when given. Returns the final-norm hidden states of all new tokens.
     func forward(_ input: UnsafeMutablePointer<Float>, lengths: [Int], pasts: [(cache: KVCache, tokens: Int)?],
-                 appendTo: [KVCache?], scratch: Scratch) -> UnsafeMutablePointer<Float> {
+                 appendTo: [KVCache?], scratch: Scratch, threads: Int = 1) -> UnsafeMutablePointer<Float> {
         let h = hiddenSize, total = lengths.reduce(0, +), inter = intermediateSize
         let pastCounts = pasts.map { $0?.tokens ?? 0 }
         let longestContext = zip(lengths, pastCounts).map { $0 + $1 }.max() ?? 0
@@ -268,7 +269,7 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
                 sx_fill_rows(qkv, total, qkvWidth, qkvWidth, bias.pointer)
             }
             BLAS.matmulTransposedB(m: total, n: qkvWidth, k: h, x: normed, ldx: h, w: layer.qkvWeight.pointer, ldw: h,
-                                   y: qkv, ldy: qkvWidth, accumulate: layer.qkvBias != nil)
+                                   y: qkv, ldy: qkvWidth, accumulate: layer.qkvBias != nil, threads: threads)
             for t in 0..<total {
                 let r = qkv + t * qkvWidth
                 if let qn = layer.qNorm { sx_rms_norm(r, heads, headDim, qn.pointer, eps) }
@@ -316,14 +317,14 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
             }
             // x += context · Woᵀ
             BLAS.matmulTransposedB(m: total, n: h, k: qDim, x: context, ldx: qDim, w: layer.outWeight.pointer, ldw: qDim,
-                                   y: x, ldy: h, accumulate: true)
+                                   y: x, ldy: h, accumulate: true, threads: threads)
             normed.update(from: x, count: total * h)
             sx_rms_norm(normed, total, h, layer.postNorm.pointer, eps)
             BLAS.matmulTransposedB(m: total, n: 2 * inter, k: h, x: normed, ldx: h, w: layer.gateUpWeight.pointer, ldw: h,
-                                   y: mlp, ldy: 2 * inter)
+                                   y: mlp, ldy: 2 * inter, threads: threads)
             sx_swiglu(mlp, total, inter)
             BLAS.matmulTransposedB(m: total, n: h, k: inter, x: mlp, ldx: 2 * inter, w: layer.downWeight.pointer, ldw: inter,
-                                   y: x, ldy: h, accumulate: true)
+                                   y: x, ldy: h, accumulate: true, threads: threads)
         }
         sx_rms_norm(x, total, h, finalNorm.pointer, eps)
         return x

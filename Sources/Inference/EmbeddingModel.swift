@@ -9,7 +9,14 @@ public protocol EmbeddingModel: AnyObject, Sendable {
     /// Runs `sequences` (each non-empty, at most `maxPositions` long) and writes one pooled,
     /// unnormalized vector per sequence to `output` (`sequences.count × hiddenSize` floats).
     /// `scratch` is the caller's working memory; one scratch per concurrent caller.
-    func encode(_ sequences: [[Int32]], pooling: Pooling, scratch: Scratch, output: UnsafeMutablePointer<Float>)
+    /// `threads` > 1 splits the large matrix products of this one call over that many threads.
+    func encode(_ sequences: [[Int32]], pooling: Pooling, scratch: Scratch, output: UnsafeMutablePointer<Float>, threads: Int)
+}
+
+extension EmbeddingModel {
+    public func encode(_ sequences: [[Int32]], pooling: Pooling, scratch: Scratch, output: UnsafeMutablePointer<Float>) {
+        encode(sequences, pooling: pooling, scratch: scratch, output: output, threads: 1)
+    }
 }
 
 /// Reads a typed value from a `config.json` dictionary, with a clear error.

@@ -37,6 +37,9 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Tokens per batch (memory per worker grows with it).")
     var batchTokens: Int?
 
+    @Option(help: "Inputs embedded per call (1: one at a time, as a server sees queries; default 2048).")
+    var batchLines: Int = 2048
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
@@ -49,6 +52,7 @@ struct EmbedCommand: ParsableCommand {
             throw ValidationError("--example '\(e)' must be written QUERY=>PASSAGE")
         }
         if let b = batchTokens, b < 1 { throw ValidationError("--batch-tokens must be at least 1") }
+        if batchLines < 1 { throw ValidationError("--batch-lines must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
@@ -99,7 +103,13 @@ struct EmbedCommand: ParsableCommand {
                 }
                 lineNumber += count
                 pending = Array(rest)
-                if texts.count >= 2048 || atEnd { try flush() }
+                while texts.count >= batchLines {
+                    let rest = Array(texts[batchLines...])
+                    texts.removeSubrange(batchLines...)
+                    try flush()
+                    texts = rest
+                }
+                if atEnd { try flush() }
                 if atEnd { break }
             }
         } catch let e as InputError {
