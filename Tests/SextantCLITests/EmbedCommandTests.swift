@@ -26,7 +26,7 @@ func runSextant(_ arguments: [String], input: Data = Data(), environment: [Strin
     process.standardError = errPipe
     try process.run()
     DispatchQueue.global().async {
-        inPipe.fileHandleForWriting.write(input)
+        try? inPipe.fileHandleForWriting.write(contentsOf: input)   // the child may exit first (EPIPE)
         try? inPipe.fileHandleForWriting.close()
     }
     // Drain stderr on another thread while stdout is read here, so neither pipe can fill up.
