@@ -1,4 +1,4 @@
-import CKernels
+internal import CKernels
 
 /// Full-precision distances (SIMD kernels in CKernels) and input checks.
 public enum Distance {

@@ -1,4 +1,4 @@
-import CKernels
+internal import CKernels
 
 /// The neighbour-selection heuristic, used both when a node is linked and when a neighbour
 /// list overflows.

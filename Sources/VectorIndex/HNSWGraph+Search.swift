@@ -1,4 +1,4 @@
-import CKernels
+internal import CKernels
 
 /// A query ready for comparison with codes: its scaled components live in a scratch buffer.
 struct PreparedQuery {

@@ -1,5 +1,5 @@
-import CKernels
-import CLZ4
+internal import CKernels
+internal import CLZ4
 import Foundation
 #if canImport(Glibc)
 import Glibc

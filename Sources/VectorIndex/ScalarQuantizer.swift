@@ -1,4 +1,4 @@
-import CKernels
+internal import CKernels
 
 /// int8 scalar quantization with one range per dimension, fitted on a sample by quantiles.
 ///
