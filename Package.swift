@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         // System libraries (apt: libopenblas-dev, liblz4-dev), found through pkg-config.
@@ -25,7 +26,8 @@ let package = Package(
         .target(name: "Inference", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Embedding", dependencies: ["Tokenizers", "Inference"]),
         .target(name: "VectorIndex", dependencies: ["CLZ4", "CKernels"]),
-        .target(name: "Sextant", dependencies: ["Embedding"]),
+        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Sextant", dependencies: ["Embedding", "Store", "VectorIndex"]),
         .executableTarget(name: "sextant", dependencies: [
             "Sextant",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -35,6 +37,7 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference"]),
         .testTarget(name: "EmbeddingTests", dependencies: ["Embedding"]),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "SextantCLITests", dependencies: ["sextant"]),
     ],
     swiftLanguageModes: [.v5]

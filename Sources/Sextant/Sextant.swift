@@ -1,5 +1,7 @@
-// The engine façade. Today it carries the embedder and the input formats the CLI and the
-// server share; the index, store and search come with later issues.
+// The engine façade: `Collection` (index a folder, search, tasks), the embedder, and the input
+// formats the CLI and the server share. Re-exports the lower modules for library users.
 @_exported import Embedding
 @_exported import Inference
 @_exported import Tokenizers
+@_exported import Store
+@_exported import VectorIndex

@@ -1,0 +1,165 @@
+import Foundation
+
+/// One indexable unit of text from a file: usually the whole file; one per record for
+/// BEIR-style `.jsonl` corpora (`path#id`).
+public struct ExtractedDocument: Sendable {
+    public var key: String
+    public var title: String
+    public var text: String
+    /// Markdown-style headings (`#` lines) structure the text.
+    public var markdown: Bool
+}
+
+/// Why a file gave no text.
+public struct SkipReason: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Text from .txt, .md, .rst, .html, source code, BEIR .jsonl and (with `pdftotext`) PDF.
+public enum TextExtractor {
+    public enum Kind: Sendable { case plain, markdown, html, jsonl, pdf }
+
+    static let plainExtensions: Set<String> = [
+        "txt", "text", "rst", "adoc", "org", "tex", "csv", "tsv", "log",
+        "swift", "py", "js", "mjs", "ts", "tsx", "jsx", "c", "h", "cc", "cpp", "hpp", "m", "mm", "java", "kt", "go",
+        "rs", "rb", "php", "cs", "scala", "sh", "bash", "zsh", "fish", "sql", "r", "jl", "lua", "pl", "hs", "ml",
+        "ex", "exs", "erl", "clj", "dart", "vue", "svelte", "css", "scss", "json", "yaml", "yml", "toml", "ini", "cfg",
+        "xml", "proto", "gradle", "cmake", "make", "mk", "dockerfile"]
+
+    /// The kind of a file by its name, or nil if it is not indexed.
+    public static func kind(of url: URL) -> Kind? {
+        let ext = url.pathExtension.lowercased()
+        switch ext {
+        case "md", "markdown", "mdx": return .markdown
+        case "html", "htm", "xhtml": return .html
+        case "jsonl": return .jsonl
+        case "pdf": return .pdf
+        case "": return ["makefile", "dockerfile", "readme", "license"].contains(url.lastPathComponent.lowercased()) ? .plain : nil
+        default: return plainExtensions.contains(ext) ? .plain : nil
+        }
+    }
+
+    /// Extracts the documents of a file. Throws `SkipReason` for binary, empty or unreadable
+    /// files; `warn` hears about lossy decoding.
+    public static func extract(_ url: URL, maxBytes: Int, warn: (String) -> Void) throws -> [ExtractedDocument] {
+        guard let kind = kind(of: url) else { throw SkipReason(description: "not a text format Sextant reads") }
+        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+        if size > maxBytes {
+            throw SkipReason(description: "\(size / 1_000_000) MB is over the limit of \(maxBytes / 1_000_000) MB (--max-file-mb)")
+        }
+        if kind == .pdf { return [try pdf(url)] }
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw SkipReason(description: "cannot read (\(error.localizedDescription))")
+        }
+        if data.isEmpty { throw SkipReason(description: "empty file") }
+        if data.prefix(8192).contains(0) { throw SkipReason(description: "binary content") }
+        var text: String
+        if let valid = String(validating: data, as: UTF8.self) {
+            text = valid
+        } else {
+            text = String(decoding: data, as: UTF8.self)
+            warn("\(url.path): not valid UTF-8; invalid bytes replaced with U+FFFD")
+        }
+        let name = url.lastPathComponent
+        switch kind {
+        case .plain:
+            return [ExtractedDocument(key: url.path, title: name, text: text, markdown: false)]
+        case .markdown:
+            let heading = text.split(separator: "\n").first { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) }
+            return [ExtractedDocument(key: url.path, title: heading ?? name, text: text, markdown: true)]
+        case .html:
+            let (title, body) = HTMLText.extract(text)
+            return [ExtractedDocument(key: url.path, title: title ?? name, text: body, markdown: true)]
+        case .jsonl:
+            return try beir(text, path: url.path, warn: warn)
+        case .pdf:
+            fatalError("handled above")
+        }
+    }
+
+    /// One document per line of a BEIR corpus: `{"_id", "title", "text"}` → title + ". " + text.
+    static func beir(_ text: String, path: String, warn: (String) -> Void) throws -> [ExtractedDocument] {
+        var docs: [ExtractedDocument] = []
+        var bad = 0
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+            guard let obj = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                  let body = obj["text"] as? String else {
+                bad += 1
+                if bad <= 3 { warn("\(path): line \(i + 1) is not a BEIR record {\"_id\", \"title\", \"text\"}; skipped") }
+                continue
+            }
+            let id = (obj["_id"] as? String) ?? (obj["_id"] as? Int).map(String.init) ?? String(i + 1)
+            let title = obj["title"] as? String ?? ""
+            docs.append(ExtractedDocument(key: path + "#" + id, title: title, text: title.isEmpty ? body : title + ". " + body, markdown: false))
+        }
+        if docs.isEmpty { throw SkipReason(description: "no BEIR records ({\"_id\", \"title\", \"text\"} per line)") }
+        return docs
+    }
+
+    static func pdf(_ url: URL) throws -> ExtractedDocument {
+        let candidates = ["/usr/bin/pdftotext", "/usr/local/bin/pdftotext"]
+        guard let tool = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw SkipReason(description: "PDF needs pdftotext (apt-get install poppler-utils)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = ["-enc", "UTF-8", url.path, "-"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw SkipReason(description: "pdftotext failed (status \(p.terminationStatus))") }
+        let text = String(decoding: data, as: UTF8.self)
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw SkipReason(description: "the PDF has no text layer") }
+        return ExtractedDocument(key: url.path, title: url.lastPathComponent, text: text, markdown: false)
+    }
+}
+
+/// Visible text of an HTML page: tags stripped, script and style dropped, entities decoded,
+/// headings turned into markdown `#` lines so the chunker sees the structure.
+enum HTMLText {
+    static func extract(_ html: String) -> (title: String?, text: String) {
+        var title: String? = nil
+        if let t = html.range(of: "<title[^>]*>", options: [.regularExpression, .caseInsensitive]),
+           let end = html.range(of: "</title>", options: .caseInsensitive, range: t.upperBound..<html.endIndex) {
+            title = decodeEntities(String(html[t.upperBound..<end.lowerBound])).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var s = html
+        for tag in ["script", "style", "head", "noscript"] {
+            s = s.replacingOccurrences(of: "<\(tag)[^>]*>[\\s\\S]*?</\(tag)>", with: " ", options: [.regularExpression, .caseInsensitive])
+        }
+        s = s.replacingOccurrences(of: "<!--[\\s\\S]*?-->", with: " ", options: .regularExpression)
+        for level in 1...6 {
+            s = s.replacingOccurrences(of: "<h\(level)[^>]*>", with: "\n\n" + String(repeating: "#", count: level) + " ",
+                                       options: [.regularExpression, .caseInsensitive])
+        }
+        s = s.replacingOccurrences(of: "</?(p|div|br|li|tr|section|article|h[1-6]|ul|ol|table|blockquote|pre)[^>]*>", with: "\n\n",
+                                   options: [.regularExpression, .caseInsensitive])
+        s = s.replacingOccurrences(of: "<[^>]+>", with: " ", options: .regularExpression)
+        s = decodeEntities(s)
+        s = s.replacingOccurrences(of: "[ \\t]+", with: " ", options: .regularExpression)
+        s = s.replacingOccurrences(of: "\\n\\s*\\n[\\s\\n]*", with: "\n\n", options: .regularExpression)
+        return (title, s.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    static func decodeEntities(_ s: String) -> String {
+        guard s.contains("&") else { return s }
+        var out = s
+        for (entity, value) in [("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&apos;", "'")] {
+            out = out.replacingOccurrences(of: entity, with: value)
+        }
+        // Numeric entities.
+        while let r = out.range(of: "&#(x[0-9a-fA-F]+|[0-9]+);", options: .regularExpression) {
+            let body = out[r].dropFirst(2).dropLast()
+            let value = body.hasPrefix("x") ? UInt32(body.dropFirst(), radix: 16) : UInt32(body)
+            out.replaceSubrange(r, with: value.flatMap(Unicode.Scalar.init).map { String(Character($0)) } ?? "")
+        }
+        return out.replacingOccurrences(of: "&amp;", with: "&")
+    }
+}

@@ -1,0 +1,390 @@
+import Foundation
+import GRDB
+
+/// What a collection was built with. Stored in the database; a collection is only opened
+/// with the same model.
+public struct Manifest: Codable, Equatable, Sendable {
+    public var formatVersion: Int
+    public var modelName: String
+    /// sha256 of the model's weights.
+    public var modelSHA256: String
+    public var dimensions: Int
+    public var promptFormat: String
+    public var chunkTokens: Int
+    public var overlapTokens: Int
+    /// Where the model folder was when the collection was built.
+    public var modelPath: String
+
+    public init(formatVersion: Int = CollectionStore.formatVersion, modelName: String, modelPath: String, modelSHA256: String,
+                dimensions: Int, promptFormat: String, chunkTokens: Int, overlapTokens: Int) {
+        self.formatVersion = formatVersion
+        self.modelName = modelName
+        self.modelPath = modelPath
+        self.modelSHA256 = modelSHA256
+        self.dimensions = dimensions
+        self.promptFormat = promptFormat
+        self.chunkTokens = chunkTokens
+        self.overlapTokens = overlapTokens
+    }
+}
+
+/// One indexed file.
+public struct DocumentRecord: Sendable, Equatable {
+    public var id: Int64
+    public var path: String
+    public var contentHash: String
+    public var size: Int64
+    public var modifiedAt: Double
+    public var title: String
+}
+
+/// A chunk to store: its text, where it came from, and its full-precision vector.
+public struct NewChunk: Sendable {
+    public var text: String
+    public var byteRange: Range<Int>
+    public var lineRange: ClosedRange<Int>
+    public var headingPath: String
+    public var vector: [Float]
+
+    public init(text: String, byteRange: Range<Int>, lineRange: ClosedRange<Int>, headingPath: String, vector: [Float]) {
+        self.text = text
+        self.byteRange = byteRange
+        self.lineRange = lineRange
+        self.headingPath = headingPath
+        self.vector = vector
+    }
+}
+
+/// A stored chunk with its document's path.
+public struct ChunkRecord: Sendable {
+    public var id: Int64
+    public var documentId: Int64
+    public var path: String
+    public var ordinal: Int
+    public var text: String
+    public var byteRange: Range<Int>
+    public var lineRange: ClosedRange<Int>
+    public var headingPath: String
+}
+
+/// A saved task: an instruction and examples, by name.
+public struct TaskRecord: Sendable, Equatable {
+    public var name: String
+    public var instruct: String
+    /// JSON array of {"query", "response"}.
+    public var examplesJSON: String
+
+    public init(name: String, instruct: String, examplesJSON: String) {
+        self.name = name
+        self.instruct = instruct
+        self.examplesJSON = examplesJSON
+    }
+}
+
+/// The SQLite database of a collection (GRDB, WAL): manifest, documents, chunks with their
+/// vectors, an FTS5 index of the chunks, saved tasks. It is the source of truth; every
+/// change to a document happens in one transaction, so a killed writer leaves either the old
+/// or the new version of each file.
+public final class CollectionStore: @unchecked Sendable {
+    public static let formatVersion = 1
+    public let url: URL
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `url`.
+    public init(url: URL) throws {
+        self.url = url
+        do {
+            var config = Configuration()
+            config.busyMode = .timeout(10)
+            pool = try DatabasePool(path: url.path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError(.cannotOpen, "\(url.path): cannot open the collection database (\(error))")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE documents (
+                    id INTEGER PRIMARY KEY,
+                    path TEXT NOT NULL UNIQUE,
+                    content_hash TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    modified_at REAL NOT NULL,
+                    title TEXT NOT NULL DEFAULT '');
+                CREATE TABLE chunks (
+                    id INTEGER PRIMARY KEY,
+                    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+                    ordinal INTEGER NOT NULL,
+                    text TEXT NOT NULL,
+                    byte_start INTEGER NOT NULL, byte_end INTEGER NOT NULL,
+                    line_start INTEGER NOT NULL, line_end INTEGER NOT NULL,
+                    heading_path TEXT NOT NULL DEFAULT '',
+                    vector BLOB NOT NULL);
+                CREATE INDEX chunks_document ON chunks(document_id);
+                CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading_path, content='chunks', content_rowid='id',
+                                                           tokenize='porter unicode61');
+                CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+                    INSERT INTO chunks_fts(rowid, text, heading_path) VALUES (new.id, new.text, new.heading_path);
+                END;
+                CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+                    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading_path) VALUES ('delete', old.id, old.text, old.heading_path);
+                END;
+                CREATE TABLE tasks (name TEXT PRIMARY KEY, instruct TEXT NOT NULL, examples TEXT NOT NULL DEFAULT '[]');
+                INSERT INTO manifest(key, value) VALUES ('generation', '0');
+                """)
+        }
+        return m
+    }
+
+    // MARK: Manifest
+
+    /// The manifest, or nil for a new collection.
+    public func manifest() throws -> Manifest? {
+        try read("reading the manifest") { db in
+            guard let json = try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'manifest'") else { return nil }
+            return try JSONDecoder().decode(Manifest.self, from: Data(json.utf8))
+        }
+    }
+
+    public func setManifest(_ m: Manifest) throws {
+        let json = String(decoding: try JSONEncoder().encode(m), as: UTF8.self)
+        try write("writing the manifest") { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO manifest(key, value) VALUES ('manifest', ?)", arguments: [json])
+        }
+    }
+
+    /// A free-form setting kept with the manifest (e.g. which generation the vector index reflects).
+    public func value(forKey key: String) throws -> String? {
+        try read("reading \(key)") { db in
+            try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = ?", arguments: ["setting:" + key])
+        }
+    }
+
+    public func setValue(_ value: String, forKey key: String) throws {
+        try write("writing \(key)") { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)", arguments: ["setting:" + key, value])
+        }
+    }
+
+    /// Chunk ids and texts of one document, in order.
+    public func chunkTexts(documentId: Int64) throws -> [(id: Int64, text: String)] {
+        try read("reading chunk texts") { db in
+            try Row.fetchAll(db, sql: "SELECT id, text FROM chunks WHERE document_id = ? ORDER BY ordinal", arguments: [documentId])
+                .map { (id: $0[0], text: $0[1]) }
+        }
+    }
+
+    /// Replaces the vectors of existing chunks (re-embedding with another model).
+    public func updateVectors(_ vectors: [(id: Int64, vector: [Float])]) throws {
+        try write("updating vectors") { db in
+            let statement = try db.makeStatement(sql: "UPDATE chunks SET vector = ? WHERE id = ?")
+            for (id, v) in vectors { try statement.execute(arguments: [Self.blob(v), id]) }
+            try Self.bumpGeneration(db)
+        }
+    }
+
+    /// Bytes of the database files on disk (main file and write-ahead log).
+    public func bytesOnDisk() -> Int64 {
+        [url.path, url.path + "-wal", url.path + "-shm"].reduce(0) { total, path in
+            total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0)
+        }
+    }
+
+    /// A counter bumped by every change of chunks; the vector index records the generation it reflects.
+    public func generation() throws -> Int {
+        try read("reading the generation") { db in
+            Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'generation'") ?? "0") ?? 0
+        }
+    }
+
+    private static func bumpGeneration(_ db: Database) throws {
+        try db.execute(sql: "UPDATE manifest SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+    }
+
+    // MARK: Documents and chunks
+
+    /// Every document's path, id and content hash.
+    public func documents() throws -> [String: DocumentRecord] {
+        try read("listing documents") { db in
+            var result: [String: DocumentRecord] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, path, content_hash, size, modified_at, title FROM documents") {
+                let d = DocumentRecord(id: row["id"], path: row["path"], contentHash: row["content_hash"],
+                                       size: row["size"], modifiedAt: row["modified_at"], title: row["title"])
+                result[d.path] = d
+            }
+            return result
+        }
+    }
+
+    /// Replaces a document and its chunks in one transaction.
+    /// - Returns: ids of the chunks removed and of those added.
+    @discardableResult
+    public func replaceDocument(path: String, contentHash: String, size: Int64, modifiedAt: Double, title: String,
+                                chunks: [NewChunk]) throws -> (removed: [Int64], added: [Int64]) {
+        try write("storing \(path)") { db in
+            let removed = try Self.deleteDocument(db, path: path)
+            try db.execute(sql: "INSERT INTO documents(path, content_hash, size, modified_at, title) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [path, contentHash, size, modifiedAt, title])
+            let documentId = db.lastInsertedRowID
+            let insert = try db.makeStatement(sql: """
+                INSERT INTO chunks(document_id, ordinal, text, byte_start, byte_end, line_start, line_end, heading_path, vector)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            var added: [Int64] = []
+            for (i, c) in chunks.enumerated() {
+                try insert.execute(arguments: [documentId, i, c.text, c.byteRange.lowerBound, c.byteRange.upperBound,
+                                               c.lineRange.lowerBound, c.lineRange.upperBound, c.headingPath, Self.blob(c.vector)])
+                added.append(db.lastInsertedRowID)
+            }
+            try Self.bumpGeneration(db)
+            return (removed, added)
+        }
+    }
+
+    /// Removes a document and its chunks; returns the removed chunk ids (empty if unknown).
+    @discardableResult
+    public func removeDocument(path: String) throws -> [Int64] {
+        try write("removing \(path)") { db in
+            let removed = try Self.deleteDocument(db, path: path)
+            if !removed.isEmpty { try Self.bumpGeneration(db) }
+            return removed
+        }
+    }
+
+    private static func deleteDocument(_ db: Database, path: String) throws -> [Int64] {
+        guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM documents WHERE path = ?", arguments: [path]) else { return [] }
+        let chunkIds = try Int64.fetchAll(db, sql: "SELECT id FROM chunks WHERE document_id = ?", arguments: [id])
+        try db.execute(sql: "DELETE FROM chunks WHERE document_id = ?", arguments: [id])
+        try db.execute(sql: "DELETE FROM documents WHERE id = ?", arguments: [id])
+        return chunkIds
+    }
+
+    /// Chunks by id (unknown ids are skipped), with their document's path.
+    public func chunks(ids: [Int64]) throws -> [Int64: ChunkRecord] {
+        guard !ids.isEmpty else { return [:] }
+        return try read("reading chunks") { db in
+            var result: [Int64: ChunkRecord] = [:]
+            let sql = """
+                SELECT c.id, c.document_id, d.path, c.ordinal, c.text, c.byte_start, c.byte_end, c.line_start, c.line_end, c.heading_path
+                FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
+                """
+            for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids)) {
+                let r = ChunkRecord(id: row[0], documentId: row[1], path: row[2], ordinal: row[3], text: row[4],
+                                    byteRange: (row[5] as Int)..<(row[6] as Int), lineRange: (row[7] as Int)...(row[8] as Int),
+                                    headingPath: row[9])
+                result[r.id] = r
+            }
+            return result
+        }
+    }
+
+    /// Full-precision vectors by chunk id.
+    public func vectors(ids: [Int64]) throws -> [Int64: [Float]] {
+        guard !ids.isEmpty else { return [:] }
+        return try read("reading vectors") { db in
+            var result: [Int64: [Float]] = [:]
+            let sql = "SELECT id, vector FROM chunks WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ",")))"
+            for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids)) {
+                result[row[0]] = Self.floats(row[1])
+            }
+            return result
+        }
+    }
+
+    /// Calls `body` with every chunk's id, document path and vector (for rebuilding the index).
+    public func forEachVector(_ body: (Int64, String, [Float]) throws -> Void) throws {
+        try read("reading all vectors") { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT c.id, d.path, c.vector FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY c.id")
+            while let row = try rows.next() {
+                try body(row[0], row[1], Self.floats(row[2]))
+            }
+        }
+    }
+
+    /// Chunk ids whose document path matches a GLOB pattern.
+    public func chunkIds(pathGlob: String) throws -> Set<Int64> {
+        try read("filtering by path") { db in
+            Set(try Int64.fetchAll(db, sql: "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.path GLOB ?",
+                                   arguments: [pathGlob]))
+        }
+    }
+
+    /// Chunks ranked by FTS5 BM25 for the words of `query` (any of them), best first.
+    public func lexicalSearch(_ query: String, limit: Int, pathGlob: String? = nil) throws -> [(id: Int64, score: Double)] {
+        let terms = Self.ftsTerms(query)
+        guard !terms.isEmpty, limit > 0 else { return [] }
+        let match = terms.map { "\"\($0)\"" }.joined(separator: " OR ")
+        return try read("lexical search") { db in
+            var sql = "SELECT f.rowid, bm25(chunks_fts) AS s FROM chunks_fts f"
+            var args: [DatabaseValueConvertible] = [match]
+            if let pathGlob {
+                sql += " JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ? AND d.path GLOB ?"
+                args.append(pathGlob)
+            } else {
+                sql += " WHERE chunks_fts MATCH ?"
+            }
+            sql += " ORDER BY s LIMIT ?"
+            args.append(limit)
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { (id: $0[0], score: -($0[1] as Double)) }
+        }
+    }
+
+    /// Lower-cased words of a query, safe to quote in an FTS5 expression.
+    static func ftsTerms(_ query: String) -> [String] {
+        var seen = Set<String>()
+        return query.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init).filter { seen.insert($0).inserted }
+    }
+
+    /// Numbers of documents and chunks.
+    public func counts() throws -> (documents: Int, chunks: Int) {
+        try read("counting") { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM documents") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chunks") ?? 0)
+        }
+    }
+
+    // MARK: Tasks
+
+    public func saveTask(_ task: TaskRecord) throws {
+        try write("saving task \(task.name)") { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO tasks(name, instruct, examples) VALUES (?, ?, ?)",
+                           arguments: [task.name, task.instruct, task.examplesJSON])
+        }
+    }
+
+    public func task(named name: String) throws -> TaskRecord? {
+        try read("reading task \(name)") { db in
+            try Row.fetchOne(db, sql: "SELECT name, instruct, examples FROM tasks WHERE name = ?", arguments: [name])
+                .map { TaskRecord(name: $0[0], instruct: $0[1], examplesJSON: $0[2]) }
+        }
+    }
+
+    public func tasks() throws -> [TaskRecord] {
+        try read("listing tasks") { db in
+            try Row.fetchAll(db, sql: "SELECT name, instruct, examples FROM tasks ORDER BY name")
+                .map { TaskRecord(name: $0[0], instruct: $0[1], examplesJSON: $0[2]) }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func read<T>(_ context: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try pool.read(body) } catch { throw StoreError.database(error, "\(url.path): \(context)") }
+    }
+
+    private func write<T>(_ context: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try pool.write(body) } catch { throw StoreError.database(error, "\(url.path): \(context)") }
+    }
+
+    static func blob(_ v: [Float]) -> Data { v.withUnsafeBufferPointer { Data(buffer: $0) } }
+
+    static func floats(_ d: Data) -> [Float] {
+        var v = [Float](repeating: 0, count: d.count / 4)
+        v.withUnsafeMutableBytes { _ = d.copyBytes(to: $0) }
+        return v
+    }
+}

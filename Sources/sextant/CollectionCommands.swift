@@ -1,0 +1,311 @@
+import ArgumentParser
+import Foundation
+import Sextant
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options shared by the commands that open a collection.
+struct CollectionOptions: ParsableArguments {
+    @Option(help: "Index folder (default: $SEXTANT_INDEX, else indexes/default).")
+    var index: String?
+
+    @Option(help: "Model folder (default: the collection's own model; for a new collection $SEXTANT_MODEL, else models/all-MiniLM-L6-v2).")
+    var model: String?
+
+    var indexURL: URL {
+        URL(fileURLWithPath: index ?? ProcessInfo.processInfo.environment["SEXTANT_INDEX"] ?? "indexes/default")
+    }
+
+    func open(chunkTokens: Int? = nil, overlap: Int? = nil, mustExist: Bool = true) throws -> Collection {
+        if mustExist && !FileManager.default.fileExists(atPath: indexURL.appendingPathComponent("meta.sqlite").path) {
+            throw fail("\(indexURL.path) is not a collection yet: run sextant index FOLDER --index \(indexURL.path) first")
+        }
+        do {
+            return try Collection(directory: indexURL, model: model.map { URL(fileURLWithPath: $0) }, defaultModel: modelURL(nil),
+                                  chunkTokens: chunkTokens, overlapTokens: overlap, warn: warnLine)
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+}
+
+func warnLine(_ message: String) {
+    FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+}
+
+/// Writes a JSON value as one line on stdout.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Runs a library call, turning its errors into one clear line and a non-zero exit.
+func attempt<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
+}
+
+/// Query-side options: instruction, examples, saved task.
+struct QueryOptions: ParsableArguments {
+    @Option(help: "Task instruction for the query.")
+    var instruct: String?
+
+    @Option(name: .customLong("example"), help: "A worked example 'QUERY=>PASSAGE' (repeatable; for in-context-learning models).")
+    var examples: [String] = []
+
+    @Option(name: .customLong("examples"), help: "A JSON lines file of examples {\"query\", \"response\"}.")
+    var examplesFile: String?
+
+    func allExamples() throws -> [Example] {
+        try examples.map(parseExample) + (examplesFile.map(readExamples) ?? [])
+    }
+}
+
+struct IndexCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index", abstract: "Index folders (or files): embed new and changed files, drop deleted ones.")
+
+    @Argument(help: "Folders or files to index.")
+    var folders: [String]
+
+    @OptionGroup var collection: CollectionOptions
+
+    @Option(help: "Chunk size in model tokens (new collections; default 200).")
+    var chunkTokens: Int?
+
+    @Option(help: "Tokens shared by consecutive chunks (new collections; default 32).")
+    var overlap: Int?
+
+    @Option(help: "Only files matching this glob (repeatable).")
+    var include: [String] = []
+
+    @Option(help: "Skip files and folders matching this glob (repeatable).")
+    var exclude: [String] = []
+
+    @Option(help: "Skip files larger than this many MB.")
+    var maxFileMb: Int = 100
+
+    @Flag(help: "No progress bar.")
+    var quiet = false
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func validate() throws {
+        if folders.isEmpty { throw ValidationError("give at least one folder to index") }
+        if let c = chunkTokens, c < 8 { throw ValidationError("--chunk-tokens must be at least 8") }
+        if let o = overlap, o < 0 { throw ValidationError("--overlap must not be negative") }
+        if maxFileMb < 1 { throw ValidationError("--max-file-mb must be at least 1") }
+    }
+
+    func run() throws {
+        let c = try collection.open(chunkTokens: chunkTokens, overlap: overlap, mustExist: false)
+        var options = SyncOptions(folders: folders.map { URL(fileURLWithPath: $0) }, include: include, exclude: exclude)
+        options.maxFileBytes = maxFileMb * 1_000_000
+        let bar = ProgressBar(enabled: !quiet && isatty(2) == 1)
+        let report = try attempt { try c.sync(options, progress: bar.update) }
+        bar.finish()
+        if json { return try printJSON(report) }
+        let rate = report.embedSeconds > 0 ? Double(report.chunksEmbedded) / report.embedSeconds : 0
+        print("""
+            \(report.documentsAdded) added, \(report.documentsUpdated) updated, \(report.documentsRemoved) removed, \
+            \(report.documentsUnchanged) unchanged, \(report.filesSkipped) skipped; \(report.chunksEmbedded) chunks embedded \
+            in \(String(format: "%.1f", report.seconds)) s (\(String(format: "%.0f", rate)) chunks/s)
+            """)
+    }
+}
+
+/// A one-line progress bar on stderr: files, chunks, chunks/s, ETA.
+final class ProgressBar {
+    let enabled: Bool
+    private var last = Date.distantPast
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ p: SyncProgress) {
+        guard enabled, Date().timeIntervalSince(last) > 0.2 || p.filesDone == p.filesTotal else { return }
+        last = Date()
+        let fraction = p.filesTotal > 0 ? Double(p.filesDone) / Double(p.filesTotal) : 1
+        let width = 24
+        let filled = Int(fraction * Double(width))
+        let eta = fraction > 0.01 ? p.seconds / fraction - p.seconds : 0
+        let line = "\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] "
+            + "\(p.filesDone)/\(p.filesTotal) files, \(p.chunksEmbedded) chunks, \(String(format: "%.0f", p.chunksPerSecond)) chunks/s, "
+            + "ETA \(String(format: "%.0f", eta)) s  "
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "search", abstract: "Search a collection.")
+
+    @Argument(help: "The query.")
+    var query: String
+
+    @OptionGroup var collection: CollectionOptions
+    @OptionGroup var queryOptions: QueryOptions
+
+    @Option(help: "A saved task (sextant task add) supplying the instruction and examples.")
+    var task: String?
+
+    @Option(name: .short, help: "Number of hits.")
+    var k: Int = 10
+
+    @Option(help: "dense, lexical or hybrid.")
+    var mode: String = "hybrid"
+
+    @Option(help: "Only documents whose path matches this glob, e.g. '*.md' or '/notes/*'.")
+    var filter: String?
+
+    @Flag(help: "Print the hits as JSON (see README: search output).")
+    var json = false
+
+    func validate() throws {
+        guard SearchMode(rawValue: mode) != nil else { throw ValidationError("--mode must be dense, lexical or hybrid") }
+        guard (1...10_000).contains(k) else { throw ValidationError("-k must be in 1...10000") }
+    }
+
+    func run() throws {
+        let c = try collection.open()
+        let request = SearchRequest(query: query, instruct: queryOptions.instruct, examples: try queryOptions.allExamples(),
+                                    task: task, k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter)
+        let hits = try attempt { try c.search(request) }
+        if json {
+            struct Output: Encodable { let query: String; let mode: String; let k: Int; let hits: [SearchHit] }
+            return try printJSON(Output(query: query, mode: mode, k: k, hits: hits))
+        }
+        if hits.isEmpty { print("no results") }
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        for h in hits {
+            let path = h.path.hasPrefix(cwd) ? String(h.path.dropFirst(cwd.count)) : h.path
+            let heading = h.headingPath.isEmpty ? "" : "  § \(h.headingPath)"
+            print("\(h.rank). \(String(format: "%.4f", h.score))  \(path):\(h.lineStart)-\(h.lineEnd)\(heading)")
+            print("   \(h.snippet)")
+        }
+    }
+}
+
+struct TaskCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "task", abstract: "Saved tasks: an instruction and examples used by search --task.",
+        subcommands: [Add.self, List.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Save (or replace) a task.")
+        @Argument(help: "Task name.") var name: String
+        @OptionGroup var collection: CollectionOptions
+        @Option(help: "The instruction.") var instruct: String
+        @Option(name: .customLong("example"), help: "A worked example 'QUERY=>PASSAGE' (repeatable).") var examples: [String] = []
+        @Option(name: .customLong("examples"), help: "A JSON lines file of examples.") var examplesFile: String?
+
+        func run() throws {
+            let c = try collection.open()
+            let all = try examples.map(parseExample) + (examplesFile.map(readExamples) ?? [])
+            try attempt { try c.saveTask(name: name, instruct: instruct, examples: all) }
+            print("saved task '\(name)' (\(all.count) example\(all.count == 1 ? "" : "s"))")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List saved tasks.")
+        @OptionGroup var collection: CollectionOptions
+        @Flag(help: "JSON output.") var json = false
+
+        func run() throws {
+            let c = try collection.open()
+            let tasks = try attempt { try c.tasks() }
+            if json {
+                struct T: Encodable { let name: String; let instruct: String; let examples: [Example] }
+                return try printJSON(tasks.map { T(name: $0.name, instruct: $0.instruct, examples: $0.examples) })
+            }
+            if tasks.isEmpty { print("no saved tasks") }
+            for t in tasks { print("\(t.name): \(t.instruct) (\(t.examples.count) examples)") }
+        }
+    }
+}
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Describe a collection.")
+    @OptionGroup var collection: CollectionOptions
+    @Flag(help: "JSON output.") var json = false
+
+    func run() throws {
+        let info = try attempt { try collection.open().info() }
+        if json { return try printJSON(info) }
+        print("""
+            collection: \(info.directory)
+            documents:  \(info.documents)
+            chunks:     \(info.chunks)
+            model:      \(info.model) (\(info.dimensions) dimensions, prompt format \(info.promptFormat), weights sha256 \(info.modelSHA256.prefix(16))…)
+            chunking:   \(info.chunkTokens) tokens, overlap \(info.overlapTokens)
+            on disk:    \(info.databaseBytes / 1024) KiB database, \(info.indexBytes / 1024) KiB vector index
+            """)
+    }
+}
+
+struct RemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove files or folders from a collection.")
+    @Argument(help: "Paths (files, folders, or file#id records).") var paths: [String]
+    @OptionGroup var collection: CollectionOptions
+
+    func run() throws {
+        let c = try collection.open()
+        var total = 0
+        for p in paths { total += try attempt { try c.remove(path: p) } }
+        print("removed \(total) document\(total == 1 ? "" : "s")")
+    }
+}
+
+struct ReindexCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reindex", abstract: "Re-embed every chunk (e.g. with another --model) and rebuild the vector index.")
+    @OptionGroup var collection: CollectionOptions
+
+    func run() throws {
+        guard FileManager.default.fileExists(atPath: collection.indexURL.appendingPathComponent("meta.sqlite").path) else {
+            throw fail("\(collection.indexURL.path) is not a collection")
+        }
+        let store = try attempt { try CollectionStore(url: collection.indexURL.appendingPathComponent("meta.sqlite")) }
+        let model = collection.model.map { URL(fileURLWithPath: $0) }
+            ?? (try? store.manifest()).flatMap { $0.map { URL(fileURLWithPath: $0.modelPath) } } ?? modelURL(nil)
+        let n = try attempt { try Collection.reindex(directory: collection.indexURL, model: model, warn: warnLine) }
+        print("re-embedded \(n) documents with \(model.lastPathComponent)")
+    }
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval", abstract: "Index a BEIR dataset into a temporary collection and report nDCG@10, recall@100, MRR@10.")
+    @Argument(help: "BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.") var beir: String
+    @Option(help: "Model folder (default: $SEXTANT_MODEL, else models/all-MiniLM-L6-v2).") var model: String?
+    @Option(help: "dense, lexical or hybrid.") var mode: String = "dense"
+    @Option(help: "Write the run (top 100 per query) in TREC format.") var runOut: String?
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard SearchMode(rawValue: mode) != nil else { throw ValidationError("--mode must be dense, lexical or hybrid") }
+    }
+
+    func run() throws {
+        let temp = FileManager.default.temporaryDirectory.appendingPathComponent("sextant-eval-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: temp) }
+        let say: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let (result, run) = try attempt { () -> (EvaluationResult, [(query: String, docs: [(id: String, score: Double)])]) in
+            // One chunk per document where it fits: documents are ranked as whole passages.
+            let c = try Collection(directory: temp, model: modelURL(model), defaultModel: modelURL(nil),
+                                   chunkTokens: 100_000, overlapTokens: 0, warn: warnLine)
+            return try c.evaluate(beir: URL(fileURLWithPath: beir), mode: SearchMode(rawValue: mode)!, progress: say)
+        }
+        if let runOut {
+            try attempt { try Evaluation.trecRun(run, tag: "sextant-\(mode)").write(toFile: runOut, atomically: true, encoding: .utf8) }
+        }
+        if json { return try printJSON(result) }
+        print(String(format: "nDCG@10 %.4f  recall@100 %.4f  MRR@10 %.4f  (%d queries, %@)",
+                     result.ndcgAt10, result.recallAt100, result.mrrAt10, result.queries, mode))
+    }
+}
