@@ -89,7 +89,7 @@ public final class Collection {
         let modelURL = model ?? existing.map { URL(fileURLWithPath: $0.modelPath) } ?? defaultModel
         let format = promptFormat ?? existing.flatMap { PromptFormat(rawValue: $0.promptFormat) }
         embedder = try Embedder(folder: modelURL, promptFormat: format)
-        let fingerprint = try Self.fingerprint(of: modelURL)
+        let fingerprint = try Self.fingerprint(of: modelURL, store: store)
         if let existing {
             guard existing.modelSHA256 == fingerprint else {
                 throw SextantError(.modelMismatch, """
@@ -104,8 +104,9 @@ public final class Collection {
             manifest = existing
         } else {
             let limit = embedder.maxTokens - embedder.tokenizer.specialTokenCount - (embedder.eosToken == nil ? 0 : 1)
-            let chunk = min(chunkTokens ?? 200, limit)
-            guard chunk >= 8 else { throw SextantError(.invalidArgument, "--chunk-tokens must be at least 8") }
+            // 0: one chunk per document, cut at the model's limit (as sentence-transformers embeds).
+            let chunk = chunkTokens == 0 ? 0 : min(chunkTokens ?? 200, limit)
+            guard chunk == 0 || chunk >= 8 else { throw SextantError(.invalidArgument, "--chunk-tokens must be 0 (whole documents) or at least 8") }
             manifest = Manifest(modelName: embedder.folder.name, modelPath: modelURL.standardizedFileURL.path, modelSHA256: fingerprint,
                                 dimensions: embedder.dimensions, promptFormat: embedder.promptFormat.rawValue,
                                 chunkTokens: chunk, overlapTokens: min(max(0, overlapTokens ?? 32), chunk / 2))
@@ -115,14 +116,26 @@ public final class Collection {
         try loadOrRebuildIndex()
     }
 
-    /// sha256 of the model's weights (shards in name order), cached next to nothing: recomputed on open.
-    static func fingerprint(of model: URL) throws -> String {
+    /// sha256 of the model's weights (of the shards' digests, in name order, when sharded).
+    /// With a `store`, a digest is remembered per file path, size and modification time, so an
+    /// unchanged model is not hashed again on every open.
+    static func fingerprint(of model: URL, store: CollectionStore? = nil) throws -> String {
         let fm = FileManager.default
         let names = ((try? fm.contentsOfDirectory(atPath: model.path)) ?? []).filter { $0.hasSuffix(".safetensors") }.sorted()
         guard !names.isEmpty else { throw SextantError(.notFound, "\(model.path): no .safetensors weights") }
-        if names.count == 1 { return try SHA256.hex(fileAt: model.appendingPathComponent(names[0])) }
+        func digest(_ name: String) throws -> String {
+            let url = model.appendingPathComponent(name).standardizedFileURL
+            let attributes = try? fm.attributesOfItem(atPath: url.path)
+            let stamp = "\(url.path)|\((attributes?[.size] as? NSNumber)?.int64Value ?? -1)|\((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? -1)"
+            let key = "sha256:" + stamp
+            if let cached = try store?.value(forKey: key) { return cached }
+            let hex = try SHA256.hex(fileAt: url)
+            try store?.setValue(hex, forKey: key)
+            return hex
+        }
+        if names.count == 1 { return try digest(names[0]) }
         var combined = SHA256()
-        for name in names { combined.update(Array(try SHA256.hex(fileAt: model.appendingPathComponent(name)).utf8)) }
+        for name in names { combined.update(Array(try digest(name).utf8)) }
         return combined.hexDigest()
     }
 
@@ -190,7 +203,7 @@ public final class Collection {
         }
         let known = try store.documents()
         var seen = Set<String>()
-        let chunker = Chunker(maxTokens: manifest.chunkTokens, overlapTokens: manifest.overlapTokens) { [embedder] in
+        let chunker = Chunker(maxTokens: max(manifest.chunkTokens, 1), overlapTokens: manifest.overlapTokens) { [embedder] in
             embedder.tokenizer.tokenize($0).count
         }
 
@@ -248,9 +261,9 @@ public final class Collection {
                     report.documentsUnchanged += 1
                     continue
                 }
-                let chunks = chunker.chunks(of: doc.text, markdown: doc.markdown)
+                let chunks = manifest.chunkTokens == 0 ? Self.wholeDocument(doc.text) : chunker.chunks(of: doc.text, markdown: doc.markdown)
                 if chunks.isEmpty {
-                    warn("\(doc.key): no text; skipped")
+                    warn("\(doc.key): no text to index; skipped")
                     continue
                 }
                 group.append(Pending(key: doc.key, title: doc.title, hash: hash, size: size, modified: modified,
@@ -276,6 +289,13 @@ public final class Collection {
         progress?(SyncProgress(filesDone: files.count, filesTotal: files.count, chunksEmbedded: report.chunksEmbedded,
                                seconds: report.seconds))
         return report
+    }
+
+    /// The whole text as one chunk (the embedder truncates it to the model's limit).
+    static func wholeDocument(_ text: String) -> [Chunk] {
+        guard !text.isEmpty else { return [] }
+        let lines = text.utf8.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+        return [Chunk(text: text, byteRange: 0..<text.utf8.count, lineRange: 1...lines, headingPath: "")]
     }
 
     /// Removes the documents at `path` (a file, a `file#id` record, or everything under a folder).
@@ -394,7 +414,7 @@ public final class Collection {
         }
         manifest.modelName = embedder.folder.name
         manifest.modelPath = model.standardizedFileURL.path
-        manifest.modelSHA256 = try fingerprint(of: model)
+        manifest.modelSHA256 = try fingerprint(of: model, store: store)
         manifest.dimensions = embedder.dimensions
         manifest.promptFormat = embedder.promptFormat.rawValue
         try store.setManifest(manifest)

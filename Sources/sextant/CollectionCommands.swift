@@ -71,7 +71,7 @@ struct IndexCommand: ParsableCommand {
 
     @OptionGroup var collection: CollectionOptions
 
-    @Option(help: "Chunk size in model tokens (new collections; default 200).")
+    @Option(help: "Chunk size in model tokens (new collections; default 200; 0: one chunk per document, cut at the model's limit).")
     var chunkTokens: Int?
 
     @Option(help: "Tokens shared by consecutive chunks (new collections; default 32).")
@@ -94,7 +94,7 @@ struct IndexCommand: ParsableCommand {
 
     func validate() throws {
         if folders.isEmpty { throw ValidationError("give at least one folder to index") }
-        if let c = chunkTokens, c < 8 { throw ValidationError("--chunk-tokens must be at least 8") }
+        if let c = chunkTokens, c != 0, c < 8 { throw ValidationError("--chunk-tokens must be 0 or at least 8") }
         if let o = overlap, o < 0 { throw ValidationError("--overlap must not be negative") }
         if maxFileMb < 1 { throw ValidationError("--max-file-mb must be at least 1") }
     }
@@ -296,9 +296,9 @@ struct EvalCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: temp) }
         let say: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         let (result, run) = try attempt { () -> (EvaluationResult, [(query: String, docs: [(id: String, score: Double)])]) in
-            // One chunk per document where it fits: documents are ranked as whole passages.
+            // One chunk per document, cut at the model's limit, as the reference exact search embeds.
             let c = try Collection(directory: temp, model: modelURL(model), defaultModel: modelURL(nil),
-                                   chunkTokens: 100_000, overlapTokens: 0, warn: warnLine)
+                                   chunkTokens: 0, overlapTokens: 0, warn: warnLine)
             return try c.evaluate(beir: URL(fileURLWithPath: beir), mode: SearchMode(rawValue: mode)!, progress: say)
         }
         if let runOut {
