@@ -8,7 +8,8 @@ struct SextantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sextant",
         abstract: "Local semantic search with a built-in embedder.",
-        subcommands: [EmbedCommand.self, BenchANNCommand.self])
+        subcommands: [IndexCommand.self, SearchCommand.self, TaskCommand.self, InfoCommand.self, RemoveCommand.self,
+                      ReindexCommand.self, EvalCommand.self, EmbedCommand.self, BenchANNCommand.self])
 }
 
 /// Prints one clear line to stderr and exits non-zero.
