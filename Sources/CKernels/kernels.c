@@ -335,3 +335,41 @@ uint32_t sx_crc32c(uint32_t crc, const void *data, size_t len) {
 #endif
     return ~sx_crc32c_soft(crc, p, len);
 }
+
+SX_CLONES float sx_sq_prepare(const float *x, const float *mid, const float *scale, float *out, size_t n) {
+    float lanes[SX_LANES] = {0};
+    size_t i = 0;
+    for (; i + SX_LANES <= n; i += SX_LANES)
+        for (int l = 0; l < SX_LANES; l++) {
+            float v = x[i + l];
+            lanes[l] += v * mid[i + l];
+            out[i + l] = v * scale[i + l];
+        }
+    float s = 0;
+    for (int l = 0; l < SX_LANES; l++) s += lanes[l];
+    for (; i < n; i++) {
+        float v = x[i];
+        s += v * mid[i];
+        out[i] = v * scale[i];
+    }
+    return s;
+}
+
+SX_CLONES float sx_sq_decode_prepare(const int8_t *code, const float *mid, const float *scale, float *out, size_t n) {
+    float lanes[SX_LANES] = {0};
+    size_t i = 0;
+    for (; i + SX_LANES <= n; i += SX_LANES)
+        for (int l = 0; l < SX_LANES; l++) {
+            float v = mid[i + l] + scale[i + l] * (float)code[i + l];
+            lanes[l] += v * mid[i + l];
+            out[i + l] = v * scale[i + l];
+        }
+    float s = 0;
+    for (int l = 0; l < SX_LANES; l++) s += lanes[l];
+    for (; i < n; i++) {
+        float v = mid[i] + scale[i] * (float)code[i];
+        s += v * mid[i];
+        out[i] = v * scale[i];
+    }
+    return s;
+}

@@ -133,7 +133,7 @@ extension HNSWGraph {
                     searchLayer(q, entries: UnsafeBufferPointer(start: p, count: 1), ef: efConstruction,
                                 level: 0, exclude: u, filter: nil, scratch: &scratch)
                 }
-                var found = scratch.results.items
+                var found = scratch.results.array
                 if found.isEmpty { continue }
                 found.sort { $0.distance < $1.distance }
                 forceLink(from: found[0].slot, to: u, scratch: &scratch)

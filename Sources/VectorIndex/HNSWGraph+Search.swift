@@ -18,10 +18,7 @@ extension HNSWGraph {
 
     /// Prepares the decoded code of `slot` into `buffer` (for code-to-code distances).
     func prepareSlot(_ slot: UInt32, into buffer: inout [Float]) -> PreparedQuery {
-        let offset = buffer.withUnsafeMutableBufferPointer { b -> Float in
-            quantizer.decode(code(slot), into: b.baseAddress!)
-            return quantizer.prepare(b.baseAddress!, scaled: b.baseAddress!)
-        }
+        let offset = buffer.withUnsafeMutableBufferPointer { quantizer.prepare(code: code(slot), scaled: $0.baseAddress!) }
         return PreparedQuery(offset: offset, normSq: corrections[Int(slot) * 2 + 1])
     }
 
@@ -86,50 +83,64 @@ extension HNSWGraph {
     /// `ef` acceptable nodes it walks everything reachable.
     func searchLayer(_ q: PreparedQuery, entries: UnsafeBufferPointer<Scored>, ef: Int, level: Int, exclude: UInt32,
                      filter: ((UInt64) -> Bool)?, scratch: inout SearchScratch) {
+        // Locals, so the loop reads no class storage (no exclusivity checks).
+        let states = self.states, labels = self.labels
+        let codes = self.codes, corrections = self.corrections, d = dimensions, metric = self.metric
+        let links0 = self.links0, upper = self.upper, stride0 = linkStride, strideUp = upperStride
         scratch.resetVisited(slots: slotCount)
         scratch.candidates.removeAll()
         scratch.results.removeAll()
+        @inline(__always) func accepted(_ s: UInt32) -> Bool {
+            guard s != exclude, states[Int(s)] == .live else { return false }
+            guard let filter else { return true }
+            return filter(labels[Int(s)])
+        }
         var bound = Float.infinity
         for e in entries where scratch.visit(e.slot) {
             scratch.candidates.push(e)
-            if accepts(e.slot, exclude: exclude, filter: filter) {
+            if accepted(e.slot) {
                 scratch.results.push(e)
                 if scratch.results.count > ef { scratch.results.pop() }
             }
         }
         if scratch.results.count >= ef { bound = scratch.results.top.distance }
-        while !scratch.candidates.isEmpty {
-            let c = scratch.candidates.top
-            if c.distance > bound && scratch.results.count >= ef { break }
-            scratch.candidates.pop()
-            let list = links(c.slot, level)
-            let n = Int(list.pointee)
-            var fresh = 0
-            for i in 0..<n {
-                let s = list[1 + i]
-                if scratch.visit(s) {
-                    scratch.ids[fresh] = s
-                    fresh += 1
-                }
-            }
-            guard fresh > 0 else { continue }
-            scratch.query.withUnsafeBufferPointer { qp in
-                scratch.ids.withUnsafeBufferPointer { ip in
-                    scratch.dots.withUnsafeMutableBufferPointer { dp in
-                        sx_dot_f32_i8_many(qp.baseAddress!, codes, dimensions, ip.baseAddress!, fresh,
-                                           dimensions, dp.baseAddress!)
+        let query = scratch.query
+        let ids = scratch.neighbours.ids, dots = scratch.neighbours.dots
+        query.withUnsafeBufferPointer { qp in
+            let qv = qp.baseAddress!
+            while !scratch.candidates.isEmpty {
+                let c = scratch.candidates.top
+                if c.distance > bound && scratch.results.count >= ef { break }
+                scratch.candidates.pop()
+                let list = level == 0 ? links0 + Int(c.slot) * stride0 : upper[Int(c.slot)]! + (level - 1) * strideUp
+                let n = Int(list.pointee)
+                var fresh = 0
+                for i in 0..<n {
+                    let s = list[1 + i]
+                    if scratch.visit(s) {
+                        ids[fresh] = s
+                        fresh += 1
                     }
                 }
-            }
-            for i in 0..<fresh {
-                let s = scratch.ids[i]
-                let d = estimate(q, dot: scratch.dots[i], s)
-                guard scratch.results.count < ef || d < bound else { continue }
-                scratch.candidates.push(Scored(distance: d, slot: s))
-                if accepts(s, exclude: exclude, filter: filter) {
-                    scratch.results.push(Scored(distance: d, slot: s))
-                    if scratch.results.count > ef { scratch.results.pop() }
-                    if scratch.results.count >= ef { bound = scratch.results.top.distance }
+                guard fresh > 0 else { continue }
+                sx_dot_f32_i8_many(qv, codes, d, ids, fresh, d, dots)
+                for i in 0..<fresh {
+                    let s = ids[i]
+                    let cs = corrections + Int(s) * 2
+                    let ip = dots[i] + q.offset + cs[0]
+                    let dist: Float
+                    switch metric {
+                    case .cosine: dist = 1 - ip
+                    case .innerProduct: dist = -ip
+                    case .l2: dist = q.normSq + cs[1] - 2 * ip
+                    }
+                    guard scratch.results.count < ef || dist < bound else { continue }
+                    scratch.candidates.push(Scored(distance: dist, slot: s))
+                    if accepted(s) {
+                        scratch.results.push(Scored(distance: dist, slot: s))
+                        if scratch.results.count > ef { scratch.results.pop() }
+                        if scratch.results.count >= ef { bound = scratch.results.top.distance }
+                    }
                 }
             }
         }

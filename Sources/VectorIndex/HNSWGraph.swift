@@ -115,7 +115,12 @@ final class HNSWGraph {
 
     /// Whether two slots have byte-identical codes (exact ties).
     @inline(__always)
-    func sameCode(_ a: UInt32, _ b: UInt32) -> Bool { memcmp(code(a), code(b), dimensions) == 0 }
+    func sameCode(_ a: UInt32, _ b: UInt32) -> Bool {
+        // Identical vectors have identical corrections: compare those first.
+        let ca = corrections + Int(a) * 2, cb = corrections + Int(b) * 2
+        guard ca[0] == cb[0], ca[1] == cb[1] else { return false }
+        return memcmp(code(a), code(b), dimensions) == 0
+    }
 
     /// A slot for a new node: a freed one if any, else a fresh one.
     private func allocateSlot() -> UInt32 {
@@ -189,7 +194,7 @@ final class HNSWGraph {
                 searchLayer(q, entries: e, ef: efConstruction, level: lc, exclude: slot, filter: nil,
                             scratch: &scratch)
             }
-            var found = scratch.results.items
+            var found = scratch.results.array
             if found.isEmpty { found = entries.filter { $0.slot != slot && states[Int($0.slot)] == .live } }
             sortForSelection(&found, owner: slot)
             selectNeighbours(found, owner: slot, max: m, into: &selected, scratch: &scratch)

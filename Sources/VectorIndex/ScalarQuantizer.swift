@@ -60,15 +60,18 @@ struct ScalarQuantizer: Equatable {
         for i in 0..<dimensions { out[i] = mid[i] + scale[i] * Float(code[i]) }
     }
 
-    /// Prepares a float query for comparison with codes: `scaled` (which may be `q` itself)
-    /// gets q_i · scale_i, the result is Σ q_i mid_i.
+    /// Prepares a float query for comparison with codes: `scaled` gets q_i · scale_i, the
+    /// result is Σ q_i mid_i.
     func prepare(_ q: UnsafePointer<Float>, scaled: UnsafeMutablePointer<Float>) -> Float {
-        var offset: Float = 0
-        for i in 0..<dimensions {
-            let v = q[i]   // read first: `scaled` may alias `q`
-            offset += v * mid[i]
-            scaled[i] = v * scale[i]
+        mid.withUnsafeBufferPointer { m in
+            scale.withUnsafeBufferPointer { s in sx_sq_prepare(q, m.baseAddress!, s.baseAddress!, scaled, dimensions) }
         }
-        return offset
+    }
+
+    /// Prepares the decoded code as a query (see `prepare`).
+    func prepare(code: UnsafePointer<Int8>, scaled: UnsafeMutablePointer<Float>) -> Float {
+        mid.withUnsafeBufferPointer { m in
+            scale.withUnsafeBufferPointer { s in sx_sq_decode_prepare(code, m.baseAddress!, s.baseAddress!, scaled, dimensions) }
+        }
     }
 }

@@ -6,56 +6,79 @@ struct Scored {
     var slot: UInt32
 }
 
-/// A binary heap of `Scored` over reusable storage: a min-heap when `max` is false, else a
-/// max-heap. Growth is amortized; clearing keeps the storage.
+/// Memory that outlives copies of the struct that points into it.
+final class RawBlock<T> {
+    let pointer: UnsafeMutablePointer<T>
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+        pointer = .allocate(capacity: self.capacity)
+    }
+
+    deinit { pointer.deallocate() }
+}
+
+/// A binary heap of `Scored` over reusable raw storage: a min-heap when `isMax` is false, else a
+/// max-heap. Growth is amortized; clearing keeps the storage. Used `inout` by one thread.
 struct ScoredHeap {
-    private(set) var items: [Scored] = []
-    let max: Bool
+    private var block: RawBlock<Scored>
+    private var base: UnsafeMutablePointer<Scored>
+    private(set) var count = 0
+    let isMax: Bool
 
     init(max: Bool, capacity: Int = 256) {
-        self.max = max
-        items.reserveCapacity(capacity)
+        isMax = max
+        block = RawBlock(capacity: capacity)
+        base = block.pointer
     }
 
-    var count: Int { items.count }
-    var isEmpty: Bool { items.isEmpty }
-    var top: Scored { items[0] }
+    var isEmpty: Bool { count == 0 }
+    var top: Scored { base[0] }
+    /// The heap's items in heap order (valid until the next change).
+    var items: UnsafeBufferPointer<Scored> { UnsafeBufferPointer(start: base, count: count) }
+    var array: [Scored] { Array(items) }
 
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
+    mutating func removeAll() { count = 0 }
 
     @inline(__always)
-    private func before(_ a: Scored, _ b: Scored) -> Bool {
-        max ? a.distance > b.distance : a.distance < b.distance
-    }
+    private func before(_ a: Float, _ b: Float) -> Bool { isMax ? a > b : a < b }
 
     mutating func push(_ s: Scored) {
-        items.append(s)
-        var i = items.count - 1
+        if count == block.capacity {
+            let bigger = RawBlock<Scored>(capacity: 2 * block.capacity)
+            bigger.pointer.initialize(from: base, count: count)
+            block = bigger
+            base = bigger.pointer
+        }
+        var i = count
+        count += 1
         while i > 0 {
             let p = (i - 1) >> 1
-            if !before(items[i], items[p]) { break }
-            items.swapAt(i, p)
+            if !before(s.distance, base[p].distance) { break }
+            base[i] = base[p]
             i = p
         }
+        base[i] = s
     }
 
     @discardableResult
     mutating func pop() -> Scored {
-        let out = items[0]
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
+        let out = base[0]
+        count -= 1
+        if count > 0 {
+            let last = base[count]
             var i = 0
-            let n = items.count
             while true {
                 let l = 2 * i + 1
-                if l >= n { break }
+                if l >= count { break }
                 var c = l
-                if l + 1 < n && before(items[l + 1], items[l]) { c = l + 1 }
-                if !before(items[c], items[i]) { break }
-                items.swapAt(i, c)
+                if l + 1 < count && before(base[l + 1].distance, base[l].distance) { c = l + 1 }
+                if !before(base[c].distance, last.distance) { break }
+                base[i] = base[c]
                 i = c
             }
+            base[i] = last
         }
         return out
     }
@@ -67,7 +90,8 @@ struct ScoredHeap {
 struct SearchScratch {
     var candidates = ScoredHeap(max: false)
     var results = ScoredHeap(max: true)
-    private var marks: [UInt32] = []
+    private var marksBlock = RawBlock<UInt32>(capacity: 1)
+    private var marks: UnsafeMutablePointer<UInt32>
     private var generation: UInt32 = 0
     /// The prepared query (scaled), the prepared owner of a neighbour list being shrunk, and
     /// the prepared candidate under the selection heuristic.
@@ -76,6 +100,8 @@ struct SearchScratch {
     var candidate: [Float]
     var ids: [UInt32]
     var dots: [Float]
+    /// Neighbour ids and their dot products for the inner loop (fixed-size, never reallocated).
+    let neighbours: NeighbourBuffers
 
     init(dimensions: Int, maxDegree: Int) {
         query = [Float](repeating: 0, count: dimensions)
@@ -83,17 +109,22 @@ struct SearchScratch {
         candidate = [Float](repeating: 0, count: dimensions)
         ids = [UInt32](repeating: 0, count: maxDegree + 1)
         dots = [Float](repeating: 0, count: maxDegree + 1)
+        neighbours = NeighbourBuffers(capacity: maxDegree + 1)
+        marksBlock.pointer.initialize(to: 0)
+        marks = marksBlock.pointer
     }
 
     /// Starts a new visited set over `slots` slots.
     mutating func resetVisited(slots: Int) {
-        if marks.count < slots {
-            marks = [UInt32](repeating: 0, count: Swift.max(slots, marks.count * 2))
+        if marksBlock.capacity < slots {
+            marksBlock = RawBlock(capacity: Swift.max(slots, marksBlock.capacity * 2))
+            marksBlock.pointer.initialize(repeating: 0, count: marksBlock.capacity)
+            marks = marksBlock.pointer
             generation = 0
         }
         generation &+= 1
         if generation == 0 {
-            for i in marks.indices { marks[i] = 0 }
+            marks.update(repeating: 0, count: marksBlock.capacity)
             generation = 1
         }
     }
@@ -129,5 +160,21 @@ final class ScratchPool: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if free.count < 64 { free.append(s) }
+    }
+}
+
+/// Two fixed buffers behind `let` pointers, for the hottest loop.
+final class NeighbourBuffers {
+    let ids: UnsafeMutablePointer<UInt32>
+    let dots: UnsafeMutablePointer<Float>
+
+    init(capacity: Int) {
+        ids = .allocate(capacity: capacity)
+        dots = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        ids.deallocate()
+        dots.deallocate()
     }
 }

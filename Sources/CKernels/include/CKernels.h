@@ -66,6 +66,11 @@ float sx_dot_f32_i8(const float *a, const int8_t *b, size_t n);
 void sx_dot_f32_i8_many(const float *a, const int8_t *codes, size_t stride,
                         const uint32_t *ids, size_t count, size_t n, float *out);
 
+/// Scalar-quantizer helpers: out[i] = x[i] * scale[i], returning sum x[i] * mid[i]; and the
+/// same for the decoded code x[i] = mid[i] + scale[i] * code[i].
+float sx_sq_prepare(const float *x, const float *mid, const float *scale, float *out, size_t n);
+float sx_sq_decode_prepare(const int8_t *code, const float *mid, const float *scale, float *out, size_t n);
+
 /// CRC-32C (Castagnoli) of `len` bytes, continuing from `crc` (start with 0).
 uint32_t sx_crc32c(uint32_t crc, const void *data, size_t len);
 
@@ -84,7 +89,7 @@ void sx_bf16_pack_weights(const float *w, size_t n, size_t k, void *packed);
 
 /// y[m × n] = x[m × k] · Wᵀ (accumulate = 0) or y += x · Wᵀ (accumulate = 1). x is f32 row-major
 /// with row stride ldx, rounded to bf16 on the fly; y has row stride ldy; products are summed in
-/// f32. Single-threaded; uses ~48 KB of stack and no heap. Any m, n, k.
+/// f32. Single-threaded; uses 36 KB of stack and no heap. Any m, n, k, ldx ≥ k, ldy ≥ n.
 void sx_gemm_bf16(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
                   float *y, size_t ldy, int accumulate);
 
