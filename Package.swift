@@ -38,6 +38,7 @@ let package = Package(
         .testTarget(name: "EmbeddingTests", dependencies: ["Embedding"]),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "SextantTests", dependencies: ["Sextant"]),
         .testTarget(name: "SextantCLITests", dependencies: ["sextant"]),
     ],
     swiftLanguageModes: [.v5]

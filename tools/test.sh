@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Set up everything a fresh machine needs (tools/setup.sh), then run the whole test suite.
 # Tests never download: goldens are committed under fixtures/, the model comes from set-up.
+# Built in release mode (with testable imports): the embedder and hashing tests run on real
+# models and are many times slower in a debug build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEXTANT_SKIP_BUILD=1 tools/setup.sh
-swift build --build-tests
-swift test --skip-build "$@"
+swift build -c release --build-tests -Xswiftc -enable-testing
+swift test -c release -Xswiftc -enable-testing --skip-build "$@"

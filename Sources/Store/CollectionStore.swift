@@ -116,7 +116,7 @@ public final class CollectionStore: @unchecked Sendable {
                     modified_at REAL NOT NULL,
                     title TEXT NOT NULL DEFAULT '');
                 CREATE TABLE chunks (
-                    id INTEGER PRIMARY KEY,
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused: ids are also the vector index's keys
                     document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
                     ordinal INTEGER NOT NULL,
                     text TEXT NOT NULL,

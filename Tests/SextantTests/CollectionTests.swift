@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+import Sextant
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let defaultModel = repoRoot.appendingPathComponent("models/all-MiniLM-L6-v2")
+
+func newIndexDirectory() -> URL {
+    FileManager.default.temporaryDirectory.appendingPathComponent("sextant-index-\(UUID().uuidString)")
+}
+
+func openCollection(_ dir: URL, model: URL? = nil, warnings: WarningLog? = nil) throws -> Collection {
+    try Collection(directory: dir, model: model, defaultModel: defaultModel, warn: { warnings?.append($0) })
+}
+
+final class WarningLog: @unchecked Sendable {
+    private(set) var lines: [String] = []
+    func append(_ s: String) { lines.append(s) }
+}
+
+let sampleDocs = [
+    "aero/wings.md": "# Wings\n\nA swept wing delays the drag rise near the speed of sound.\n\n## Flaps\n\nFlaps increase lift at low speed for landing.\n",
+    "aero/engines.txt": "Jet engines produce thrust by accelerating air through a nozzle.\n",
+    "cooking/bread.txt": "Knead the dough, let it rise for an hour, then bake it in a hot oven.\n",
+    "cooking/soup.md": "# Soup\n\nSimmer vegetables in stock and season with salt.\n",
+]
+
+@Suite(.serialized) struct CollectionTests {
+    @Test func indexSearchAndIncrementalSync() throws {
+        let root = try makeTree(sampleDocs)
+        let dir = newIndexDirectory()
+        let c = try openCollection(dir)
+        let first = try c.sync(SyncOptions(folders: [root]))
+        #expect(first.documentsAdded == 4 && first.chunksEmbedded >= 4)
+
+        for mode in SearchMode.allCases {
+            let hits = try c.search(SearchRequest(query: "how do you bake bread", k: 2, mode: mode))
+            #expect(hits.first?.path.hasSuffix("cooking/bread.txt") == true, "\(mode)")
+        }
+        let flaps = try c.search(SearchRequest(query: "more lift when landing", k: 1, mode: .dense))
+        #expect(flaps.first?.headingPath == "Wings > Flaps")
+        #expect(flaps.first?.lineStart == 5)
+        // Filter by path glob.
+        let filtered = try c.search(SearchRequest(query: "bread", k: 5, mode: .hybrid, pathFilter: "*/aero/*"))
+        #expect(!filtered.isEmpty && filtered.allSatisfy { $0.path.contains("/aero/") })
+
+        // Nothing changed: nothing embedded.
+        let second = try c.sync(SyncOptions(folders: [root]))
+        #expect(second.documentsUnchanged == 4 && second.chunksEmbedded == 0)
+
+        // One file changed, one deleted, one added.
+        try Data("Bake sourdough slowly with a starter.\n".utf8).write(to: root.appendingPathComponent("cooking/bread.txt"))
+        try FileManager.default.removeItem(at: root.appendingPathComponent("cooking/soup.md"))
+        try Data("Propellers convert shaft power into thrust.\n".utf8).write(to: root.appendingPathComponent("aero/props.txt"))
+        let third = try c.sync(SyncOptions(folders: [root]))
+        #expect(third.documentsUpdated == 1 && third.documentsRemoved == 1 && third.documentsAdded == 1 && third.documentsUnchanged == 2)
+        let info = try c.info()
+        #expect(info.documents == 4)
+        #expect(try c.search(SearchRequest(query: "soup vegetables stock", k: 10, mode: .lexical)).isEmpty)
+
+        // Reopened from disk, the index gives the same answers.
+        let reopened = try openCollection(dir)
+        let a = try c.search(SearchRequest(query: "thrust", k: 3, mode: .dense)).map(\.chunkId)
+        let b = try reopened.search(SearchRequest(query: "thrust", k: 3, mode: .dense)).map(\.chunkId)
+        #expect(a == b && !a.isEmpty)
+    }
+
+    @Test func damagedOrStaleIndexFileIsRebuilt() throws {
+        let root = try makeTree(sampleDocs)
+        let dir = newIndexDirectory()
+        let c = try openCollection(dir)
+        _ = try c.sync(SyncOptions(folders: [root]))
+        let before = try c.search(SearchRequest(query: "jet nozzle", k: 2, mode: .dense)).map(\.chunkId)
+        let file = dir.appendingPathComponent("vectors.hnsw")
+        var bytes = try Data(contentsOf: file)
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: file)
+        let log = WarningLog()
+        let repaired = try openCollection(dir, warnings: log)
+        #expect(log.lines.contains { $0.contains("damaged") })
+        #expect(try repaired.search(SearchRequest(query: "jet nozzle", k: 2, mode: .dense)).map(\.chunkId) == before)
+
+        try FileManager.default.removeItem(at: file)
+        let log2 = WarningLog()
+        let rebuilt = try openCollection(dir, warnings: log2)
+        #expect(try rebuilt.search(SearchRequest(query: "jet nozzle", k: 2, mode: .dense)).map(\.chunkId) == before)
+    }
+
+    @Test func anotherModelIsRefusedWithBothNames() throws {
+        let dir = newIndexDirectory()
+        _ = try openCollection(dir)
+        let other = repoRoot.appendingPathComponent("fixtures/decoders/tiny-qwen3")
+        let e = #expect(throws: SextantError.self) { try openCollection(dir, model: other) }
+        #expect(e?.code == .modelMismatch)
+        #expect(e?.message.contains("all-MiniLM-L6-v2") == true && e?.message.contains("tiny-qwen3") == true)
+        #expect(e?.message.contains("sextant reindex") == true)
+    }
+
+    @Test func savedTasksAndBadQueries() throws {
+        let root = try makeTree(sampleDocs)
+        let c = try openCollection(newIndexDirectory())
+        _ = try c.sync(SyncOptions(folders: [root]))
+        try c.saveTask(name: "recipes", instruct: "Find cooking instructions", examples: [Example(query: "pasta", response: "Boil water.")])
+        #expect(try c.tasks().map(\.name) == ["recipes"])
+        let hits = try c.search(SearchRequest(query: "oven", task: "recipes", k: 1, mode: .dense))
+        #expect(hits.first?.path.contains("cooking") == true)
+        #expect(throws: SextantError.self) { try c.search(SearchRequest(query: "x", task: "missing")) }
+        #expect(throws: SextantError.self) { try c.search(SearchRequest(query: "   ")) }
+        #expect(throws: SextantError.self) { try c.search(SearchRequest(query: "x", k: 0)) }
+        // FTS5 syntax in a query is quoted away, never an error.
+        #expect(try c.search(SearchRequest(query: "\" ( ) * : ^ -", k: 3, mode: .lexical)).isEmpty)
+        #expect(try c.search(SearchRequest(query: "dough\") * (", k: 3, mode: .lexical)).first?.path.hasSuffix("bread.txt") == true)
+    }
+
+    @Test func badFilesAreSkippedAndNothingIndexedIsLost() throws {
+        let root = try makeTree(sampleDocs.merging(["odd/empty.txt": ""]) { $1 })
+        try Data([0x00, 0x01, 0x02, 0x03]).write(to: root.appendingPathComponent("odd/binary.txt"))
+        try Data([0x6F, 0x6B, 0xFF, 0xFE, 0x20, 0x61, 0x69, 0x72]).write(to: root.appendingPathComponent("odd/latin1.txt"))
+        // A 200 MB file (sparse, so the test stays fast) is over the default 100 MB limit.
+        let huge = root.appendingPathComponent("odd/huge.txt")
+        FileManager.default.createFile(atPath: huge.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: huge)
+        try handle.truncate(atOffset: 200_000_000)
+        try handle.close()
+        let log = WarningLog()
+        let dir = newIndexDirectory()
+        let c = try openCollection(dir, warnings: log)
+        let report = try c.sync(SyncOptions(folders: [root]))
+        #expect(report.documentsAdded == 5)   // four samples and the lossily decoded file
+        #expect(report.filesSkipped == 3)
+        #expect(log.lines.contains { $0.contains("empty.txt") && $0.contains("empty") })
+        #expect(log.lines.contains { $0.contains("binary.txt") && $0.contains("binary") })
+        #expect(log.lines.contains { $0.contains("huge.txt") && $0.contains("limit") })
+        #expect(log.lines.contains { $0.contains("latin1.txt") && $0.contains("UTF-8") })
+
+        // The folder disappears: a warning, and what was indexed from it stays.
+        let moved = root.deletingLastPathComponent().appendingPathComponent(UUID().uuidString)
+        try FileManager.default.moveItem(at: root, to: moved)
+        let gone = try c.sync(SyncOptions(folders: [root]))
+        #expect(gone.documentsRemoved == 0)
+        #expect(try c.info().documents == 5)
+        #expect(log.lines.contains { $0.contains("no such file or folder") })
+    }
+}
