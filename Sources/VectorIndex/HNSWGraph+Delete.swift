@@ -89,6 +89,12 @@ extension HNSWGraph {
         }
         sortForSelection(&candidates, owner: n)
         selectNeighbours(candidates, owner: n, max: maxDegree(level), into: &kept, scratch: &scratch)
+        // The heuristic alone would thin the list (its reverse links are gone): top it up with
+        // the nearest other candidates to the degree it had.
+        let degree = min(Int(list.pointee), maxDegree(level))
+        if kept.count < degree {
+            for c in candidates where kept.count < degree && !kept.contains(c.slot) { kept.append(c.slot) }
+        }
         setLinks(n, level: level, kept)
     }
 

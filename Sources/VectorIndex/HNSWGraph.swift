@@ -77,21 +77,23 @@ final class HNSWGraph {
     func reserve(_ n: Int) {
         guard n > capacity else { return }
         let newCapacity = max(n, capacity + capacity / 2)
-        codes = grow(codes, from: capacity * dimensions, to: newCapacity * dimensions, fill: 0)
-        corrections = grow(corrections, from: capacity * 2, to: newCapacity * 2, fill: 0)
-        links0 = grow(links0, from: capacity * linkStride, to: newCapacity * linkStride, fill: 0)
-        upper = grow(upper, from: capacity, to: newCapacity, fill: nil)
+        // The tails stay untouched (so not resident) until `place` writes a slot; only the
+        // upper-link pointers start out nil.
+        codes = grow(codes, from: capacity * dimensions, to: newCapacity * dimensions)
+        corrections = grow(corrections, from: capacity * 2, to: newCapacity * 2)
+        links0 = grow(links0, from: capacity * linkStride, to: newCapacity * linkStride)
+        upper = grow(upper, from: capacity, to: newCapacity)
+        (upper + capacity).initialize(repeating: nil, count: newCapacity - capacity)
         if storesVectors {
             let v = vectors ?? .allocate(capacity: 1)
-            vectors = grow(v, from: capacity * dimensions, to: newCapacity * dimensions, fill: 0)
+            vectors = grow(v, from: capacity * dimensions, to: newCapacity * dimensions)
         }
         capacity = newCapacity
     }
 
-    private func grow<T>(_ p: UnsafeMutablePointer<T>, from old: Int, to new: Int, fill: T) -> UnsafeMutablePointer<T> {
+    private func grow<T>(_ p: UnsafeMutablePointer<T>, from old: Int, to new: Int) -> UnsafeMutablePointer<T> {
         let q = UnsafeMutablePointer<T>.allocate(capacity: new)
         q.moveInitialize(from: p, count: old)
-        (q + old).initialize(repeating: fill, count: new - old)
         p.deallocate()
         return q
     }
@@ -141,7 +143,7 @@ final class HNSWGraph {
         corrections[Int(slot) * 2] = c.delta
         corrections[Int(slot) * 2 + 1] = c.normSq
         if let v = self.vector(slot) { v.update(from: vector, count: dimensions) }
-        links(slot, 0).pointee = 0
+        links(slot, 0).update(repeating: 0, count: linkStride)
         upper[Int(slot)]?.deallocate()
         upper[Int(slot)] = nil
         if level > 0 {

@@ -177,11 +177,17 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// The `k` nearest live vectors to `query` (fewer when fewer match), nearest first, with
     /// exact distances. `ef` (default `parameters.ef`, raised to k) sizes the candidate list;
-    /// `filter` keeps only ids it returns true for. Throws on a bad query or k < 0.
-    public func search(_ query: [Float], k: Int, ef: Int? = nil,
-                       filter: ((UInt64) -> Bool)? = nil) throws -> [(id: UInt64, distance: Float)] {
+    /// `filter` keeps only ids it returns true for; the best `k × oversampling` (default
+    /// `parameters.oversampling`) candidates are rescored with full vectors. Throws on a bad
+    /// query, k < 0, ef < 1 or oversampling < 1.
+    public func search(_ query: [Float], k: Int, ef: Int? = nil, filter: ((UInt64) -> Bool)? = nil,
+                       oversampling: Int? = nil) throws -> [(id: UInt64, distance: Float)] {
         guard k >= 0 else { throw VectorIndexError(.invalidArgument, "k must not be negative, got \(k)") }
         if let ef, ef < 1 { throw VectorIndexError(.invalidArgument, "ef must be at least 1, got \(ef)") }
+        if let oversampling, oversampling < 1 {
+            throw VectorIndexError(.invalidArgument, "oversampling must be at least 1, got \(oversampling)")
+        }
+        let rescored = k * (oversampling ?? parameters.oversampling)
         let q = try Distance.prepare(query, dimensions: dimensions, metric: metric)
         guard k > 0 else { return [] }
         return try lock.reading {
@@ -199,16 +205,16 @@ public final class HNSWIndex: @unchecked Sendable {
                 if scratch.results.count < k && (filter != nil || scratch.results.count < graph.liveCount) {
                     return try exactScan(graph, qv, k: k, filter: filter)
                 }
-                return try rescore(graph, qv, k: k, scratch: &scratch)
+                return try rescore(graph, qv, k: k, count: rescored, scratch: &scratch)
             }
         }
     }
 
-    /// The candidates in `scratch.results`, nearest `k × oversampling` by code distance,
+    /// The candidates in `scratch.results`, nearest `count` by code distance,
     /// rescored with full vectors; the best k of them.
-    private func rescore(_ graph: HNSWGraph, _ q: UnsafePointer<Float>, k: Int,
+    private func rescore(_ graph: HNSWGraph, _ q: UnsafePointer<Float>, k: Int, count: Int,
                          scratch: inout SearchScratch) throws -> [(id: UInt64, distance: Float)] {
-        while scratch.results.count > k * parameters.oversampling { scratch.results.pop() }
+        while scratch.results.count > count { scratch.results.pop() }
         var out: [(id: UInt64, distance: Float)] = []
         out.reserveCapacity(scratch.results.count)
         for c in scratch.results.items {

@@ -17,7 +17,8 @@ struct BenchANNCommand: ParsableCommand {
     @Option(help: "Candidate list size while building.") var efConstruction: Int = 200
     @Option(help: "Comma-separated search candidate list sizes.") var ef: String = "10,20,40,80,160"
     @Option(help: "Neighbours per query.") var k: Int = 10
-    @Option(help: "Candidates rescored with full vectors, as a multiple of k.") var oversampling: Int = 3
+    @Option(help: "Comma-separated oversampling factors (candidates rescored with full vectors, as a multiple of k) to measure; default the index's.")
+    var oversampling: String?
     @Option(help: "Comma-separated cumulative fractions of random deletions to measure after (e.g. 0.1,0.5,0.9).")
     var delete: String?
     @Option(help: "Rows to delete as one group (.npy or .ivecs), measured before the random deletions, then re-added.")
@@ -26,8 +27,14 @@ struct BenchANNCommand: ParsableCommand {
 
     func validate() throws {
         guard Metric(rawValue: metric) != nil else { throw ValidationError("--metric must be cosine, ip or l2") }
-        guard m >= 2, efConstruction >= 1, k >= 1, oversampling >= 1 else { throw ValidationError("bad --m, --ef-construction, --k or --oversampling") }
+        guard m >= 2, efConstruction >= 1, k >= 1 else { throw ValidationError("bad --m, --ef-construction or --k") }
+        guard oversamplingList.allSatisfy({ ($0 ?? 1) >= 1 }) else { throw ValidationError("--oversampling must list positive integers") }
         guard !efList.isEmpty, efList.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--ef must list positive integers") }
+    }
+
+    var oversamplingList: [Int?] {
+        guard let oversampling else { return [nil] }
+        return oversampling.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) ?? 0 }
     }
 
     var efList: [Int] { ef.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -49,14 +56,16 @@ struct BenchANNCommand: ParsableCommand {
             truth = ExactSearch.neighbours(base: b.values, dimensions: d, queries: q.values, k: k, metric: metric)
         }
 
-        var p = HNSWParameters(m: m, efConstruction: efConstruction, oversampling: oversampling)
+        var p = HNSWParameters(m: m, efConstruction: efConstruction)
         p.storesVectors = false
         let source = MatrixSource(b)
+        let rssBefore = residentBytes()
         let index = try HNSWIndex(dimensions: d, metric: metric, parameters: p)
         index.vectorSource = source
         let started = Date()
         for i in 0..<b.rows { try index.add(id: UInt64(i), vector: b.row(i)) }
         let buildSeconds = Date().timeIntervalSince(started)
+        let rssGrowth = residentBytes() - rssBefore
 
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-ann-\(getpid()).hnsw")
         try index.save(to: file)
@@ -65,17 +74,18 @@ struct BenchANNCommand: ParsableCommand {
         let memory = index.memoryBytes
         let extra: [String: Any] = [
             "n": b.rows, "dimensions": d,
+            "bytes_per_vector_allocated": Double(memory) / Double(b.rows),
             "bytes_per_vector_disk": Double(fileBytes) / Double(b.rows),
-            "bytes_per_vector_with_full_vectors": Double(memory + b.rows * d * 4) / Double(b.rows),
+            "bytes_per_vector_with_full_vectors": Double(rssGrowth + b.rows * d * 4) / Double(b.rows),
         ]
         if !json {
-            print(String(format: "built %d x %d (%@, M=%d, efConstruction=%d) in %.2f s; %.1f bytes/vector in memory (codes, links, ids; full vectors kept outside), %.1f on disk",
-                         b.rows, d, metric.rawValue, m, efConstruction, buildSeconds, Double(memory) / Double(b.rows),
-                         Double(fileBytes) / Double(b.rows)))
+            print(String(format: "built %d x %d (%@, M=%d, efConstruction=%d) in %.2f s; %.1f bytes/vector in memory (resident growth; %.1f allocated; codes, links, ids; full vectors kept outside), %.1f on disk",
+                         b.rows, d, metric.rawValue, m, efConstruction, buildSeconds, Double(rssGrowth) / Double(b.rows),
+                         Double(memory) / Double(b.rows), Double(fileBytes) / Double(b.rows)))
         }
         let queryRows = (0..<q.rows).map { q.row($0) }
         measure(index, queryRows, truth, scenario: "full", buildSeconds: buildSeconds,
-                bytesPerVector: Double(memory) / Double(b.rows), extra: extra)
+                bytesPerVector: Double(rssGrowth) / Double(b.rows), extra: extra)
 
         if let deleteIds {
             let ids: [Int]
@@ -116,12 +126,13 @@ struct BenchANNCommand: ParsableCommand {
 
     private func measure(_ index: HNSWIndex, _ queries: [[Float]], _ truth: [[Int]], scenario: String,
                          buildSeconds: Double, bytesPerVector: Double, extra: [String: Any]) {
+        for over in oversamplingList {
         for e in efList {
             var hits = 0, total = 0
             var results: [[(id: UInt64, distance: Float)]] = []
             results.reserveCapacity(queries.count)
             let started = Date()
-            for q in queries { results.append((try? index.search(q, k: k, ef: e)) ?? []) }
+            for q in queries { results.append((try? index.search(q, k: k, ef: e, oversampling: over)) ?? []) }
             let seconds = Date().timeIntervalSince(started)
             for (r, t) in zip(results, truth) {
                 let want = Set(t.prefix(k))
@@ -135,14 +146,29 @@ struct BenchANNCommand: ParsableCommand {
                                              "build_seconds": buildSeconds, "bytes_per_vector": bytesPerVector]
                 fields.merge(extra) { a, _ in a }
                 if k != 10 { fields["k"] = k }
+                if let over { fields["oversampling"] = over }
                 let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                print(String(format: "%@ ef=%d recall@%d=%.4f qps=%.0f", scenario, e, k, recall, qps))
+                print(String(format: "%@ ef=%d%@ recall@%d=%.4f qps=%.0f", scenario, e,
+                             over.map { " oversampling=\($0)" } ?? "", k, recall, qps))
             }
         }
+        }
+    }
+
+    /// Resident memory of this process, after giving freed heap pages back to the system.
+    private func residentBytes() -> Int {
+        _ = sextantMallocTrim(0)
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
+
+/// glibc's malloc_trim (in malloc.h, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+private func sextantMallocTrim(_ pad: Int) -> Int32
 
 /// Full vectors for rescoring, read from the benchmark's base matrix.
 final class MatrixSource: FullVectorSource {

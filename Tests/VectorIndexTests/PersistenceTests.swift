@@ -31,11 +31,11 @@ final class PersistenceTests: XCTestCase {
                 XCTAssertEqual(a.map(\.id), b.map(\.id))
                 XCTAssertEqual(a.map(\.distance), b.map(\.distance))
             }
-            XCTAssertEqual(IndexFile.encode(loaded), IndexFile.encode(index), "save ∘ load is the identity")
+            XCTAssertTrue(IndexFile.encode(loaded) == IndexFile.encode(index), "save ∘ load is the identity")
             // The loaded index keeps working, with the same future as the original.
             try loaded.add(id: 99_999, vector: Self.data[5])
             try index.add(id: 99_999, vector: Self.data[5])
-            XCTAssertEqual(IndexFile.encode(loaded), IndexFile.encode(index))
+            XCTAssertTrue(IndexFile.encode(loaded) == IndexFile.encode(index), "same future after load")
         }
     }
 
