@@ -48,11 +48,14 @@ public final class Embedder: @unchecked Sendable {
     ///   - batchTokens: tokens per batch (memory per worker grows with it; default 4096).
     ///   - threads: worker threads (default: the number of cores).
     ///   - promptFormat: overrides the format detected from the folder.
-    public init(folder url: URL, batchTokens: Int = 4096, threads: Int? = nil, promptFormat: PromptFormat? = nil) throws {
+    ///   - precision: `.bf16` runs BERT's linear layers in bf16 (opt-in; about twice as fast on
+    ///     AVX-512 BF16 machines, cosine ~0.999 to f32). Decoders run in f32.
+    public init(folder url: URL, batchTokens: Int = 4096, threads: Int? = nil, promptFormat: PromptFormat? = nil,
+                precision: Precision = .f32) throws {
         let folder = try ModelFolder(url: url)
         self.folder = folder
         tokenizer = try folder.loadTokenizer()
-        model = try folder.loadModel()
+        model = try folder.loadModel(precision: precision)
         maxTokens = min(folder.maxSequenceLength, model.maxPositions)
         self.batchTokens = max(batchTokens, maxTokens)
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
@@ -115,9 +118,15 @@ public final class Embedder: @unchecked Sendable {
 
     /// Embeds `texts`; the result has one vector per text, in order.
     public func embed(_ texts: [String], kind: InputKind = .passage) -> [[Float]] {
+        embedCountingTokens(texts, kind: kind).vectors
+    }
+
+    /// Embeds `texts` and tells how many tokens the model ran over (prompts and special tokens included).
+    public func embedCountingTokens(_ texts: [String], kind: InputKind = .passage) -> (vectors: [[Float]], tokens: Int) {
         let sequences = tokenizeAll(texts, kind: kind)
+        let tokens = sequences.reduce(0) { $0 + $1.count }
         let n = sequences.count, dims = dimensions
-        if n == 0 { return [] }
+        if n == 0 { return ([], 0) }
         let flat = UnsafeMutablePointer<Float>.allocate(capacity: n * dims)
         defer { flat.deallocate() }
         var prefix: (tokens: [Int32], cache: KVCache)? = nil
@@ -126,7 +135,7 @@ public final class Embedder: @unchecked Sendable {
             if !prefixText.isEmpty { prefix = cachedPrefix(prefixText, decoder: decoder) }
         }
         embed(tokenized: sequences, prefix: prefix, into: flat)
-        return (0..<n).map { Array(UnsafeBufferPointer(start: flat + $0 * dims, count: dims)) }
+        return ((0..<n).map { Array(UnsafeBufferPointer(start: flat + $0 * dims, count: dims)) }, tokens)
     }
 
     /// Embeds already tokenized inputs (each at most `maxTokens` long).

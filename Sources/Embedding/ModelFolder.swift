@@ -145,7 +145,7 @@ public struct ModelFolder: @unchecked Sendable {  // `config` is an immutable JS
     }
 
     /// Builds the transformer that `config.json` names.
-    func loadModel() throws -> EmbeddingModel {
+    func loadModel(precision: Precision = .f32) throws -> EmbeddingModel {
         let isBert = modelType == "bert" || architectures.contains { $0.hasPrefix("Bert") }
         guard isBert || isDecoder else {
             let named = architectures.isEmpty ? "model_type '\(modelType)'" : "architecture \(architectures.joined(separator: ", "))"
@@ -154,6 +154,6 @@ public struct ModelFolder: @unchecked Sendable {  // `config` is an immutable JS
         }
         let weights = try WeightStore(folder: url)
         if isDecoder { return try DecoderModel(config: config, configPath: configPath, weights: weights) }
-        return try BertModel(config: config, configPath: configPath, weights: weights)
+        return try BertModel(config: config, configPath: configPath, weights: weights, precision: precision)
     }
 }

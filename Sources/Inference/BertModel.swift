@@ -19,17 +19,21 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
     let layers: [Layer]
 
     struct Layer {
-        let qkvWeight: FloatTensor       // [3H, H]: query, key, value rows stacked
+        let qkvWeight: LinearWeight      // [3H, H]: query, key, value rows stacked
         let qkvBias: FloatTensor         // [3H]
-        let attentionOut: (weight: FloatTensor, bias: FloatTensor)
+        let attentionOut: (weight: LinearWeight, bias: FloatTensor)
         let attentionNorm: (gamma: FloatTensor, beta: FloatTensor)
-        let intermediate: (weight: FloatTensor, bias: FloatTensor)
-        let output: (weight: FloatTensor, bias: FloatTensor)
+        let intermediate: (weight: LinearWeight, bias: FloatTensor)
+        let output: (weight: LinearWeight, bias: FloatTensor)
         let outputNorm: (gamma: FloatTensor, beta: FloatTensor)
     }
 
     /// Builds the model from a parsed `config.json` and the folder's weights.
-    public init(config: [String: Any], configPath: String, weights: WeightStore) throws {
+    /// Precision of the linear layers (attention products stay f32).
+    public let precision: Precision
+
+    public init(config: [String: Any], configPath: String, weights: WeightStore, precision: Precision = .f32) throws {
+        self.precision = precision
         let c = ConfigReader(json: config, path: configPath)
         let h = try c.int("hidden_size")
         hiddenSize = h
@@ -76,13 +80,14 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
                 (qkvB + j * h).update(from: part.1.pointer, count: h)
             }
             let inter = intermediateSize
+            func linear(_ name: String, _ shape: [Int]) throws -> LinearWeight { LinearWeight(try t(name, shape), precision: precision) }
             layers.append(Layer(
-                qkvWeight: FloatTensor(shape: [3 * h, h], owned: qkvW),
+                qkvWeight: LinearWeight(FloatTensor(shape: [3 * h, h], owned: qkvW), precision: precision),
                 qkvBias: FloatTensor(shape: [3 * h], owned: qkvB),
-                attentionOut: (try t(p + "attention.output.dense.weight", [h, h]), try t(p + "attention.output.dense.bias", [h])),
+                attentionOut: (try linear(p + "attention.output.dense.weight", [h, h]), try t(p + "attention.output.dense.bias", [h])),
                 attentionNorm: (try t(p + "attention.output.LayerNorm.weight", [h]), try t(p + "attention.output.LayerNorm.bias", [h])),
-                intermediate: (try t(p + "intermediate.dense.weight", [inter, h]), try t(p + "intermediate.dense.bias", [inter])),
-                output: (try t(p + "output.dense.weight", [h, inter]), try t(p + "output.dense.bias", [h])),
+                intermediate: (try linear(p + "intermediate.dense.weight", [inter, h]), try t(p + "intermediate.dense.bias", [inter])),
+                output: (try linear(p + "output.dense.weight", [h, inter]), try t(p + "output.dense.bias", [h])),
                 outputNorm: (try t(p + "output.LayerNorm.weight", [h]), try t(p + "output.LayerNorm.bias", [h]))))
         }
         self.layers = layers
@@ -121,7 +126,7 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
         for layer in layers {
             // Q, K, V in one product: qkv[t] = [q | k | v]. Each product starts from its bias (beta = 1).
             sx_fill_rows(qkv, total, 3 * h, 3 * h, layer.qkvBias.pointer)
-            BLAS.matmulTransposedB(m: total, n: 3 * h, k: h, x: x, ldx: h, w: layer.qkvWeight.pointer, ldw: h, y: qkv, ldy: 3 * h, accumulate: true, threads: threads)
+            layer.qkvWeight.apply(m: total, x: x, ldx: h, y: qkv, ldy: 3 * h, accumulate: true, threads: threads)
             var start = 0
             for seq in sequences {
                 let n = seq.count
@@ -135,15 +140,15 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
                 start += n
             }
             sx_fill_rows(y, total, h, h, layer.attentionOut.bias.pointer)
-            BLAS.matmulTransposedB(m: total, n: h, k: h, x: context, ldx: h, w: layer.attentionOut.weight.pointer, ldw: h, y: y, ldy: h, accumulate: true, threads: threads)
+            layer.attentionOut.weight.apply(m: total, x: context, ldx: h, y: y, ldy: h, accumulate: true, threads: threads)
             sx_add_layer_norm(y, x, total, h, layer.attentionNorm.gamma.pointer, layer.attentionNorm.beta.pointer, eps)
             swap(&x, &y)
 
             sx_fill_rows(hidden, total, inter, inter, layer.intermediate.bias.pointer)
-            BLAS.matmulTransposedB(m: total, n: inter, k: h, x: x, ldx: h, w: layer.intermediate.weight.pointer, ldw: h, y: hidden, ldy: inter, accumulate: true, threads: threads)
+            layer.intermediate.weight.apply(m: total, x: x, ldx: h, y: hidden, ldy: inter, accumulate: true, threads: threads)
             sx_gelu_erf(hidden, total * inter)
             sx_fill_rows(y, total, h, h, layer.output.bias.pointer)
-            BLAS.matmulTransposedB(m: total, n: h, k: inter, x: hidden, ldx: inter, w: layer.output.weight.pointer, ldw: inter, y: y, ldy: h, accumulate: true, threads: threads)
+            layer.output.weight.apply(m: total, x: hidden, ldx: inter, y: y, ldy: h, accumulate: true, threads: threads)
             sx_add_layer_norm(y, x, total, h, layer.outputNorm.gamma.pointer, layer.outputNorm.beta.pointer, eps)
             swap(&x, &y)
         }

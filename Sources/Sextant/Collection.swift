@@ -218,9 +218,9 @@ public final class Collection {
             guard !group.isEmpty else { return }
             let texts = group.flatMap { $0.chunks.map(\.text) }
             let t0 = Date()
-            let vectors = embedder.embed(texts, kind: .passage)
+            let (vectors, tokens) = embedder.embedCountingTokens(texts, kind: .passage)
             report.embedSeconds += Date().timeIntervalSince(t0)
-            report.tokensEmbedded += texts.reduce(0) { $0 + embedder.tokenizer.tokenize($1).count }
+            report.tokensEmbedded += tokens
             var at = 0
             for doc in group {
                 let newChunks = doc.chunks.enumerated().map { j, c in

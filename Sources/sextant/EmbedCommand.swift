@@ -28,6 +28,9 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "GIRCSE refinement: generate K soft tokens and embed their mean hidden state (decoder models with an LM head).")
     var refine: Int?
 
+    @Option(help: "f32 (default, reference results) or bf16 (BERT models on AVX-512 BF16 CPUs: faster, cosine ~0.999 to f32).")
+    var precision: String = "f32"
+
     @Flag(help: "Read plain text lines instead of JSON lines.")
     var lines = false
 
@@ -45,6 +48,7 @@ struct EmbedCommand: ParsableCommand {
 
     func validate() throws {
         if let r = refine, r < 1 { throw ValidationError("--refine must be at least 1") }
+        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be f32 or bf16") }
         if let f = promptFormat, PromptFormat(rawValue: f) == nil {
             throw ValidationError("unknown --prompt-format '\(f)' (known: \(PromptFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -59,7 +63,11 @@ struct EmbedCommand: ParsableCommand {
     func run() throws {
         let allExamples = try examples.map(parseExample) + (examplesFile.map(readExamples) ?? [])
         let embedder = try loadEmbedder(model, batchTokens: batchTokens, threads: threads,
-                                        promptFormat: promptFormat.flatMap(PromptFormat.init(rawValue:)))
+                                        promptFormat: promptFormat.flatMap(PromptFormat.init(rawValue:)),
+                                        precision: Precision(rawValue: precision)!)
+        if precision == "bf16" && !Precision.bf16Supported {
+            warnLine("this CPU has no AVX-512 BF16: running in f32")
+        }
         embedder.warn = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
         let isQuery = query || instruct != nil || !allExamples.isEmpty
         let kind: InputKind = isQuery ? .query(instruct: instruct, examples: allExamples) : .passage
@@ -79,8 +87,9 @@ struct EmbedCommand: ParsableCommand {
                 vectors = try embedder.embedRefined(texts, kind: kind, steps: refine)
                 totalTokens += texts.reduce(0) { $0 + embedder.tokenizer.tokenize(embedder.prompt(for: $1, kind: kind)).count }
             } else {
-                totalTokens += embedder.tokenizeAll(texts, kind: kind).reduce(0) { $0 + $1.count }
-                vectors = embedder.embed(texts, kind: kind)
+                let result = embedder.embedCountingTokens(texts, kind: kind)
+                vectors = result.vectors
+                totalTokens += result.tokens
             }
             seconds += Date().timeIntervalSince(started)
             totalTexts += texts.count

@@ -24,9 +24,11 @@ func modelURL(_ option: String?) -> URL {
     return URL(fileURLWithPath: path)
 }
 
-func loadEmbedder(_ model: String?, batchTokens: Int? = nil, threads: Int? = nil, promptFormat: PromptFormat? = nil) throws -> Embedder {
+func loadEmbedder(_ model: String?, batchTokens: Int? = nil, threads: Int? = nil, promptFormat: PromptFormat? = nil,
+                  precision: Precision = .f32) throws -> Embedder {
     do {
-        return try Embedder(folder: modelURL(model), batchTokens: batchTokens ?? 4096, threads: threads, promptFormat: promptFormat)
+        return try Embedder(folder: modelURL(model), batchTokens: batchTokens ?? 4096, threads: threads, promptFormat: promptFormat,
+                            precision: precision)
     } catch {
         throw fail("\(error)")
     }
