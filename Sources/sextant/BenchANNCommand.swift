@@ -23,7 +23,8 @@ struct BenchANNCommand: ParsableCommand {
     var delete: String?
     @Option(help: "Rows to delete as one group (.npy or .ivecs), measured before the random deletions, then re-added.")
     var deleteIds: String?
-    @Option(help: "Times each query pass runs; the fastest counts (for a busy machine).") var repeat: Int = 3
+    @Option(name: .customLong("repeat"), help: "Times each query pass runs; the fastest counts (for a busy machine).")
+    var passes: Int = 3
     @Flag(help: "One JSON line per measurement.") var json = false
 
     func validate() throws {
@@ -132,7 +133,7 @@ struct BenchANNCommand: ParsableCommand {
             var hits = 0, total = 0
             var results: [[(id: UInt64, distance: Float)]] = []
             var seconds = Double.infinity
-            for _ in 0..<max(1, self.repeat) {
+            for _ in 0..<max(1, passes) {
                 results.removeAll(keepingCapacity: true)
                 results.reserveCapacity(queries.count)
                 let started = Date()
