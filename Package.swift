@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "SextantTests", dependencies: ["Sextant"]),
-        .testTarget(name: "SextantCLITests", dependencies: ["sextant"]),
+        .testTarget(name: "SextantCLITests", dependencies: ["sextant", "Store"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -339,6 +339,26 @@ public final class CollectionStore: @unchecked Sendable {
         return query.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init).filter { seen.insert($0).inserted }
     }
 
+    /// Inconsistencies, if any: SQLite's integrity check, chunks without a document, FTS rows
+    /// out of step with the chunks, vectors of the wrong size. Empty when all is well.
+    public func consistencyProblems(dimensions: Int) throws -> [String] {
+        try read("checking consistency") { db in
+            var problems: [String] = []
+            let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+            if integrity != ["ok"] { problems.append("integrity_check: \(integrity.joined(separator: "; "))") }
+            let orphans = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)") ?? 0
+            if orphans > 0 { problems.append("\(orphans) chunks without a document") }
+            let chunks = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chunks") ?? 0
+            let fts = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chunks_fts") ?? 0
+            if fts != chunks { problems.append("FTS has \(fts) rows for \(chunks) chunks") }
+            let badVectors = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chunks WHERE length(vector) != ?", arguments: [dimensions * 4]) ?? 0
+            if badVectors > 0 { problems.append("\(badVectors) vectors are not \(dimensions) floats") }
+            let empty = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM documents WHERE id NOT IN (SELECT document_id FROM chunks)") ?? 0
+            if empty > 0 { problems.append("\(empty) documents without chunks") }
+            return problems
+        }
+    }
+
     /// Numbers of documents and chunks.
     public func counts() throws -> (documents: Int, chunks: Int) {
         try read("counting") { db in

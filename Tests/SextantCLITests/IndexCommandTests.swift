@@ -1,0 +1,67 @@
+import Foundation
+import Store
+import Testing
+
+func temporaryFolder(_ prefix: String) -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Starts `sextant` without waiting for it.
+func startSextant(_ arguments: [String]) throws -> Process {
+    let p = Process()
+    p.executableURL = sextantBinary
+    p.arguments = arguments
+    p.currentDirectoryURL = repoRoot
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    return p
+}
+
+@Suite(.serialized) struct IndexCommandTests {
+    /// kill -9 the indexer at random moments, then let a run finish: every file indexed once,
+    /// no orphans, FTS in step, and the next run has nothing left to do.
+    @Test func killedRunsFinishWithoutDuplicatesOrOrphans() throws {
+        let docs = temporaryFolder("sextant-kill-docs")
+        let topics = ["wings", "engines", "bread", "soup", "rivers", "stars", "chess", "gardens"]
+        for i in 0..<80 {
+            let text = (0..<12).map { j in "Paragraph \(j) of note \(i) is about \(topics[(i + j) % topics.count]) and little else." }
+                .joined(separator: "\n\n")
+            try Data(text.utf8).write(to: docs.appendingPathComponent("note-\(i).md"))
+        }
+        let index = temporaryFolder("sextant-kill-index")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<4 {
+            let p = try startSextant(["index", docs.path, "--index", index.path, "--quiet", "--chunk-tokens", "40"])
+            usleep(UInt32.random(in: 300_000...2_500_000, using: &generator))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        let final = try runSextant(["index", docs.path, "--index", index.path, "--quiet", "--chunk-tokens", "40", "--json"])
+        #expect(final.status == 0, "\(final.stderr)")
+        let store = try CollectionStore(url: index.appendingPathComponent("meta.sqlite"))
+        #expect(try store.counts().documents == 80)
+        #expect(try store.consistencyProblems(dimensions: 384) == [])
+        #expect(Set(try store.documents().keys).count == 80)
+        let again = try runSextant(["index", docs.path, "--index", index.path, "--quiet", "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any]
+        #expect(report?["documentsUnchanged"] as? Int == 80)
+        #expect(report?["chunksEmbedded"] as? Int == 0)
+        // Search works after all that.
+        let search = try runSextant(["search", "baking bread", "--index", index.path, "--json", "-k", "3"])
+        #expect(search.status == 0 && search.stdout.contains("bread"))
+    }
+
+    @Test func searchErrorsAreOneClearLine() throws {
+        let missing = try runSextant(["search", "x", "--index", "/nonexistent/index"])
+        #expect(missing.status != 0 && missing.stderr.hasPrefix("error: ") && missing.stderr.contains("sextant index"))
+        let badMode = try runSextant(["search", "x", "--mode", "fuzzy"])
+        #expect(badMode.status != 0 && badMode.stderr.contains("--mode"))
+        let badK = try runSextant(["search", "x", "-k", "0"])
+        #expect(badK.status != 0)
+        let badEval = try runSextant(["eval", "/nonexistent/beir"])
+        #expect(badEval.status != 0 && badEval.stderr.contains("corpus.jsonl"))
+    }
+}
