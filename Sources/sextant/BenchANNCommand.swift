@@ -48,6 +48,7 @@ struct BenchANNCommand: ParsableCommand {
             b = try VectorFile.readFloats(base)
             q = try VectorFile.readFloats(queries)
         } catch let e as VectorFile.Failure { throw fail(e.message) }
+        guard b.rows > 0, q.rows > 0, b.columns > 0 else { throw fail("base and queries must hold at least one vector each") }
         guard b.columns == q.columns else { throw fail("base has \(b.columns) dimensions, queries \(q.columns)") }
         let d = b.columns
         var truth: [[Int]]
@@ -214,6 +215,7 @@ enum VectorFile {
             return Matrix(rows: shape.0, columns: shape.1, values: values)
         }
         let rows = try vecs(data, path)
+        guard Set(rows.map(\.count)).count <= 1 else { throw Failure(message: "\(path): rows of different lengths") }
         return Matrix(rows: rows.count, columns: rows.first?.count ?? 0,
                       values: rows.flatMap { $0.map { Float(bitPattern: $0) } })
     }
