@@ -76,7 +76,7 @@ public final class Collection {
     ///   - model: the model folder; default: the one the collection was built with, else `defaultModel`.
     ///   - chunkTokens, overlapTokens: chunking of a new collection (defaults: 200 and 32, within the model's limit).
     public init(directory: URL, model: URL? = nil, defaultModel: URL, chunkTokens: Int? = nil, overlapTokens: Int? = nil,
-                promptFormat: PromptFormat? = nil, warn: ((String) -> Void)? = nil) throws {
+                promptFormat: PromptFormat? = nil, precision: Precision = .f32, warn: ((String) -> Void)? = nil) throws {
         if let warn { self.warn = warn }
         self.directory = directory
         do {
@@ -88,7 +88,7 @@ public final class Collection {
         let existing = try store.manifest()
         let modelURL = model ?? existing.map { URL(fileURLWithPath: $0.modelPath) } ?? defaultModel
         let format = promptFormat ?? existing.flatMap { PromptFormat(rawValue: $0.promptFormat) }
-        embedder = try Embedder(folder: modelURL, promptFormat: format)
+        embedder = try Embedder(folder: modelURL, promptFormat: format, precision: precision)
         let fingerprint = try Self.fingerprint(of: modelURL, store: store)
         if let existing {
             guard existing.modelSHA256 == fingerprint else {
