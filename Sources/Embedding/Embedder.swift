@@ -86,12 +86,17 @@ public final class Embedder: @unchecked Sendable {
     }
 
     /// Token ids for `text` as the model will see them: the prompt, special tokens, at most
-    /// `maxTokens` (the query itself is cut so that examples never are), EOS appended when the
-    /// model pools the last token.
+    /// `maxTokens` (a query is cut so that its examples and template never are), EOS appended
+    /// when the model pools the last token.
     public func tokens(for text: String, kind: InputKind = .passage) -> [Int32] {
         var text = text
-        if case let .query(_, examples) = kind, !examples.isEmpty {
-            text = truncated(text, to: maxTokens - tokenizer.specialTokenCount - (eosToken == nil ? 0 : 1))
+        if case .query = kind, promptFormat == .bgeICL {
+            // The query sits inside the template: it is cut so that the whole prompt (examples
+            // and template around it) fits; the examples are never cut. (In the other formats
+            // the query comes last and the tokenizer's own truncation cuts it, as the references do.)
+            let overhead = tokenizer.tokenize(prompt(for: "", kind: kind)).count
+            let limit = maxTokens - tokenizer.specialTokenCount - (eosToken == nil ? 0 : 1) - overhead
+            text = truncated(text, to: max(1, limit))
         }
         return encode(prompt(for: text, kind: kind))
     }

@@ -98,3 +98,47 @@ func loadDecoder(_ name: String, format: PromptFormat? = nil) throws -> (Embedde
         }
     }
 }
+
+@Suite struct DecoderEdgeTests {
+    /// A copy of a fixture model folder whose config.json is edited by `edit`.
+    func editedCopy(_ name: String, _ edit: (inout [String: Any]) -> Void) throws -> URL {
+        let fm = FileManager.default
+        let src = repoRoot.appendingPathComponent("fixtures/decoders/\(name)")
+        let dst = fm.temporaryDirectory.appendingPathComponent("sextant-\(name)-\(UUID().uuidString)")
+        try fm.copyItem(at: src, to: dst)
+        let configURL = dst.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
+        edit(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        return dst
+    }
+
+    @Test func unsupportedRopeScalingAndActivationAreNamed() throws {
+        let yarn = try editedCopy("tiny-qwen3") { $0["rope_scaling"] = ["rope_type": "yarn", "factor": 4.0] }
+        let e1 = #expect(throws: (any Error).self) { try Embedder(folder: yarn) }
+        #expect("\(e1!)".contains("yarn"))
+        let gelu = try editedCopy("tiny-mistral") { $0["hidden_act"] = "gelu_pytorch_tanh" }
+        let e2 = #expect(throws: (any Error).self) { try Embedder(folder: gelu) }
+        #expect("\(e2!)".contains("gelu_pytorch_tanh"))
+        let gemma = try editedCopy("tiny-llama") { $0["model_type"] = "gemma2"; $0["architectures"] = ["Gemma2ForCausalLM"] }
+        let e3 = #expect(throws: (any Error).self) { try Embedder(folder: gemma) }
+        #expect("\(e3!)".contains("Gemma2ForCausalLM"))
+    }
+
+    /// A long ICL query is cut, never its examples; the prompt still ends with the template and EOS.
+    @Test func longQueriesAreCutButExamplesKept() throws {
+        let (embedder, _) = try loadDecoder("tiny-qwen2", format: .bgeICL)
+        let examples = [Example(query: "what is lift", response: "Lift is the force that holds an aircraft up."),
+                        Example(query: "what is drag", response: "Drag is the force that resists motion through air.")]
+        let long = String(repeating: "a very long question about wings and engines ", count: 400)
+        let kind = InputKind.query(instruct: "Answer questions", examples: examples)
+        let ids = embedder.tokens(for: long, kind: kind)
+        #expect(ids.count <= embedder.maxTokens)
+        #expect(ids.last == embedder.eosToken)
+        let prefix = embedder.tokenizer.tokenize(PromptFormat.iclPrefix(task: "Answer questions", examples: examples))
+        #expect(Array(ids.prefix(prefix.count - 1)) == Array(prefix.prefix(prefix.count - 1)))
+        let suffix = embedder.tokenizer.tokenize("\n<response>")
+        #expect(Array(ids.dropLast().suffix(suffix.count)) == suffix)
+        #expect(embedder.embed([long], kind: kind)[0].count == embedder.dimensions)
+    }
+}
