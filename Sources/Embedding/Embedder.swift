@@ -48,8 +48,8 @@ public final class Embedder: @unchecked Sendable {
     ///   - batchTokens: tokens per batch (memory per worker grows with it; default 4096).
     ///   - threads: worker threads (default: the number of cores).
     ///   - promptFormat: overrides the format detected from the folder.
-    ///   - precision: `.bf16` runs BERT's linear layers in bf16 (opt-in; about twice as fast on
-    ///     AVX-512 BF16 machines, cosine ~0.999 to f32). Decoders run in f32.
+    ///   - precision: `.bf16` runs the transformer's linear layers in bf16 (opt-in; about twice as
+    ///     fast on AVX-512 BF16 machines and half the weight memory, cosine ~0.999 to f32).
     public init(folder url: URL, batchTokens: Int = 4096, threads: Int? = nil, promptFormat: PromptFormat? = nil,
                 precision: Precision = .f32) throws {
         let folder = try ModelFolder(url: url)

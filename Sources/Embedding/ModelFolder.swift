@@ -153,7 +153,7 @@ public struct ModelFolder: @unchecked Sendable {  // `config` is an immutable JS
                 + "decoders \(DecoderModel.supportedArchitectures.joined(separator: ", ")))")
         }
         let weights = try WeightStore(folder: url)
-        if isDecoder { return try DecoderModel(config: config, configPath: configPath, weights: weights) }
+        if isDecoder { return try DecoderModel(config: config, configPath: configPath, weights: weights, precision: precision) }
         return try BertModel(config: config, configPath: configPath, weights: weights, precision: precision)
     }
 }

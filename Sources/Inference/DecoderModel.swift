@@ -28,14 +28,14 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
 
     struct Layer {
         let inputNorm: FloatTensor
-        let qkvWeight: FloatTensor       // [q | k | v rows, hidden]
+        let qkvWeight: LinearWeight      // [q | k | v rows, hidden]
         let qkvBias: FloatTensor?
         let qNorm: FloatTensor?          // Qwen3: [headDim]
         let kNorm: FloatTensor?
-        let outWeight: FloatTensor       // [hidden, q rows]
+        let outWeight: LinearWeight      // [hidden, q rows]
         let postNorm: FloatTensor
-        let gateUpWeight: FloatTensor    // [gate | up rows, hidden]
-        let downWeight: FloatTensor      // [hidden, intermediate]
+        let gateUpWeight: LinearWeight   // [gate | up rows, hidden]
+        let downWeight: LinearWeight     // [hidden, intermediate]
     }
 
     /// Whether refinement (which needs output logits) is possible.
@@ -52,7 +52,11 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
         return supportedTypes.contains(config["model_type"] as? String ?? "")
     }
 
-    public init(config: [String: Any], configPath: String, weights: WeightStore) throws {
+    /// Precision of the layers' matrix products (attention, norms and the LM head stay f32).
+    public let precision: Precision
+
+    public init(config: [String: Any], configPath: String, weights: WeightStore, precision: Precision = .f32) throws {
+        self.precision = precision
         let c = ConfigReader(json: config, path: configPath)
         let type = c.string("model_type") ?? ""
         architecture = (config["architectures"] as? [String])?.first ?? type
@@ -125,12 +129,13 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
             let kNorm = type == "qwen3" ? try t(p + "self_attn.k_norm.weight", [headDim]) : try optional(p + "self_attn.k_norm.weight", [headDim])
             layers.append(Layer(
                 inputNorm: try t(p + "input_layernorm.weight", [h]),
-                qkvWeight: try Self.stack([q, k, v], columns: h),
+                qkvWeight: LinearWeight(try Self.stack([q, k, v], columns: h), precision: precision),
                 qkvBias: bias, qNorm: qNorm, kNorm: kNorm,
-                outWeight: try t(p + "self_attn.o_proj.weight", [h, qDim]),
+                outWeight: LinearWeight(try t(p + "self_attn.o_proj.weight", [h, qDim]), precision: precision),
                 postNorm: try t(p + "post_attention_layernorm.weight", [h]),
-                gateUpWeight: try Self.stack([try t(p + "mlp.gate_proj.weight", [inter, h]), try t(p + "mlp.up_proj.weight", [inter, h])], columns: h),
-                downWeight: try t(p + "mlp.down_proj.weight", [h, inter])))
+                gateUpWeight: LinearWeight(try Self.stack([try t(p + "mlp.gate_proj.weight", [inter, h]),
+                                                           try t(p + "mlp.up_proj.weight", [inter, h])], columns: h), precision: precision),
+                downWeight: LinearWeight(try t(p + "mlp.down_proj.weight", [h, inter]), precision: precision)))
         }
         self.layers = layers
     }
@@ -268,8 +273,7 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
             if let bias = layer.qkvBias {
                 sx_fill_rows(qkv, total, qkvWidth, qkvWidth, bias.pointer)
             }
-            BLAS.matmulTransposedB(m: total, n: qkvWidth, k: h, x: normed, ldx: h, w: layer.qkvWeight.pointer, ldw: h,
-                                   y: qkv, ldy: qkvWidth, accumulate: layer.qkvBias != nil, threads: threads)
+            layer.qkvWeight.apply(m: total, x: normed, ldx: h, y: qkv, ldy: qkvWidth, accumulate: layer.qkvBias != nil, threads: threads)
             for t in 0..<total {
                 let r = qkv + t * qkvWidth
                 if let qn = layer.qNorm { sx_rms_norm(r, heads, headDim, qn.pointer, eps) }
@@ -316,15 +320,12 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
                 start += len
             }
             // x += context · Woᵀ
-            BLAS.matmulTransposedB(m: total, n: h, k: qDim, x: context, ldx: qDim, w: layer.outWeight.pointer, ldw: qDim,
-                                   y: x, ldy: h, accumulate: true, threads: threads)
+            layer.outWeight.apply(m: total, x: context, ldx: qDim, y: x, ldy: h, accumulate: true, threads: threads)
             normed.update(from: x, count: total * h)
             sx_rms_norm(normed, total, h, layer.postNorm.pointer, eps)
-            BLAS.matmulTransposedB(m: total, n: 2 * inter, k: h, x: normed, ldx: h, w: layer.gateUpWeight.pointer, ldw: h,
-                                   y: mlp, ldy: 2 * inter, threads: threads)
+            layer.gateUpWeight.apply(m: total, x: normed, ldx: h, y: mlp, ldy: 2 * inter, accumulate: false, threads: threads)
             sx_swiglu(mlp, total, inter)
-            BLAS.matmulTransposedB(m: total, n: h, k: inter, x: mlp, ldx: 2 * inter, w: layer.downWeight.pointer, ldw: inter,
-                                   y: x, ldy: h, accumulate: true, threads: threads)
+            layer.downWeight.apply(m: total, x: mlp, ldx: 2 * inter, y: x, ldy: h, accumulate: true, threads: threads)
         }
         sx_rms_norm(x, total, h, finalNorm.pointer, eps)
         return x

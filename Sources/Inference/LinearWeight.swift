@@ -17,7 +17,8 @@ public enum Precision: String, Sendable, CaseIterable {
 public final class LinearWeight: @unchecked Sendable {
     public let n: Int
     public let k: Int
-    let f32: FloatTensor
+    /// The f32 weights; released once packed as bf16.
+    private let f32: FloatTensor?
     private let packed: UnsafeMutableRawPointer?
     /// Bytes of one packed panel of 32 output columns.
     private let panelBytes: Int
@@ -25,14 +26,15 @@ public final class LinearWeight: @unchecked Sendable {
     public init(_ weight: FloatTensor, precision: Precision) {
         n = weight.shape[0]
         k = weight.shape[1]
-        f32 = weight
         panelBytes = (k + 1) / 2 * 128
         if precision == .bf16 && Precision.bf16Supported {
             let p = UnsafeMutableRawPointer.allocate(byteCount: sx_bf16_packed_size(n, k), alignment: 64)
             sx_bf16_pack_weights(weight.pointer, n, k, p)
             packed = p
+            f32 = nil
         } else {
             packed = nil
+            f32 = weight
         }
     }
 
@@ -42,7 +44,7 @@ public final class LinearWeight: @unchecked Sendable {
     func apply(m: Int, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
                accumulate: Bool, threads: Int = 1) {
         guard let packed else {
-            BLAS.matmulTransposedB(m: m, n: n, k: k, x: x, ldx: ldx, w: f32.pointer, ldw: k, y: y, ldy: ldy,
+            BLAS.matmulTransposedB(m: m, n: n, k: k, x: x, ldx: ldx, w: f32!.pointer, ldw: k, y: y, ldy: ldy,
                                    accumulate: accumulate, threads: threads)
             return
         }

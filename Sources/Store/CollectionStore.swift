@@ -333,11 +333,25 @@ public final class CollectionStore: @unchecked Sendable {
         }
     }
 
-    /// Lower-cased words of a query, safe to quote in an FTS5 expression.
+    /// Lower-cased words of a query, safe to quote in an FTS5 expression. Common English
+    /// function words are left out (they match nearly every chunk, cost the most to score and
+    /// add little to BM25) unless the query has nothing else.
     static func ftsTerms(_ query: String) -> [String] {
         var seen = Set<String>()
-        return query.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init).filter { seen.insert($0).inserted }
+        let words = query.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init).filter { seen.insert($0).inserted }
+        let content = words.filter { !stopwords.contains($0) }
+        return content.isEmpty ? words : content
     }
+
+    static let stopwords: Set<String> = [
+        "a", "about", "above", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been",
+        "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down",
+        "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers",
+        "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my",
+        "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own",
+        "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there",
+        "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were",
+        "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours"]
 
     /// Inconsistencies, if any: SQLite's integrity check, chunks without a document, FTS rows
     /// out of step with the chunks, vectors of the wrong size. Empty when all is well.
