@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // System libraries (apt: libopenblas-dev, liblz4-dev), found through pkg-config.
@@ -28,8 +29,13 @@ let package = Package(
         .target(name: "VectorIndex", dependencies: ["CLZ4", "CKernels"]),
         .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Sextant", dependencies: ["Embedding", "Store", "VectorIndex"]),
+        .target(name: "SextantServer", dependencies: [
+            "Sextant",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         .executableTarget(name: "sextant", dependencies: [
             "Sextant",
+            "SextantServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -40,6 +46,10 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "SextantTests", dependencies: ["Sextant"]),
         .testTarget(name: "SextantCLITests", dependencies: ["sextant", "Store"]),
+        .testTarget(name: "SextantServerTests", dependencies: [
+            "SextantServer",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

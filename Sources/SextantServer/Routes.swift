@@ -1,0 +1,223 @@
+import Foundation
+import Hummingbird
+import Sextant
+
+/// The handlers: decode and check the JSON, call the engine, encode the answer.
+struct Routes: Sendable {
+    let service: SextantService
+    let limits: ServerLimits
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/health") { _, _ in jsonResponse(["status": "ok"]) }
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(string: openAPIDocument)))
+        }
+        router.post("/v1/embeddings") { request, _ in try await embeddings(request) }
+        router.post("/v1/rerank") { request, _ in try await rerank(request) }
+        router.post("/v1/search") { request, _ in try await search(request) }
+        router.post("/v1/documents") { request, _ in try await upsertDocuments(request) }
+        router.delete("/v1/documents/:id") { _, context in try await deleteDocument(context) }
+        router.get("/v1/collections/info") { _, _ in
+            jsonResponse(try await service.read { try service.collection.info() })
+        }
+    }
+
+    // MARK: Decoding and checks
+
+    func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limits.maxBodyBytes {
+            throw APIError(.contentTooLarge, "body_too_large", "the request body has \(length) bytes; the limit is \(limits.maxBodyBytes)")
+        }
+        var request = request
+        let buffer = try await request.collectBody(upTo: limits.maxBodyBytes)
+        guard buffer.readableBytes > 0 else { throw APIError.badRequest("the body is empty: expected a JSON object") }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw APIError.badRequest(APIError.describe(error))
+        }
+    }
+
+    func checkText(_ text: String, _ name: String, limit: Int? = nil) throws {
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw APIError.badRequest("\(name) is empty") }
+        let limit = limit ?? limits.maxTextCharacters
+        let count = text.utf8.count > limit ? text.count : 0
+        if count > limit {
+            throw APIError(.contentTooLarge, "text_too_long", "\(name) has \(count) characters; the limit is \(limit)")
+        }
+    }
+
+    func checkBatch(_ count: Int, _ name: String) throws {
+        if count == 0 { throw APIError.badRequest("\(name) is empty") }
+        if count > limits.maxBatch {
+            throw APIError(.contentTooLarge, "too_many_inputs", "\(name) has \(count) items; the limit is \(limits.maxBatch) per request")
+        }
+    }
+
+    /// The query side (with the instruction) when `input_type` says query or an instruction is given.
+    func inputKind(inputType: String?, instruction: String?) throws -> InputKind {
+        if let instruction { try checkText(instruction, "instruction") }
+        switch inputType?.lowercased() {
+        case nil:
+            return instruction == nil ? .passage : .query(instruct: instruction)
+        case "query", "search_query":
+            return .query(instruct: instruction)
+        case "passage", "document", "search_document":
+            if instruction != nil { throw APIError.badRequest("an instruction applies to queries; input_type is '\(inputType!)'") }
+            return .passage
+        default:
+            throw APIError.badRequest("input_type must be 'query' or 'passage' (or 'document')")
+        }
+    }
+
+    // MARK: Handlers
+
+    func embeddings(_ request: Request) async throws -> Response {
+        let body = try await decodeBody(EmbeddingsRequest.self, request)
+        let texts = body.input.values
+        try checkBatch(texts.count, "input")
+        for (i, t) in texts.enumerated() { try checkText(t, body.input.wasArray ? "input[\(i)]" : "input") }
+        let base64: Bool
+        switch body.encoding_format {
+        case nil, "float": base64 = false
+        case "base64": base64 = true
+        default: throw APIError.badRequest("encoding_format must be 'float' or 'base64'")
+        }
+        let full = service.embedder.dimensions
+        let dimensions = body.dimensions ?? full
+        guard dimensions >= 1 else { throw APIError.badRequest("dimensions must be at least 1") }
+        guard dimensions <= full else {
+            throw APIError.badRequest("dimensions must be at most \(full) (the model's vectors have \(full))")
+        }
+        let kind = try inputKind(inputType: body.input_type, instruction: body.instruction)
+        let result = await service.embed(texts, kind: kind)
+        let items = result.vectors.enumerated().map { i, vector in
+            let v = dimensions < full ? truncatedNormalized(vector, dimensions) : vector
+            return EmbeddingsResponse.Item(index: i, embedding: base64 ? .base64(littleEndianBase64(v)) : .floats(v))
+        }
+        let tokens = result.tokens.reduce(0, +)
+        return jsonResponse(EmbeddingsResponse(data: items, model: service.modelName,
+                                               usage: Usage(prompt_tokens: tokens, total_tokens: tokens)))
+    }
+
+    func rerank(_ request: Request) async throws -> Response {
+        let body = try await decodeBody(RerankRequest.self, request)
+        try checkText(body.query, "query")
+        try checkBatch(body.documents.count, "documents")
+        for (i, d) in body.documents.enumerated() { try checkText(d.text, "documents[\(i)]") }
+        if let n = body.top_n, n < 1 { throw APIError.badRequest("top_n must be at least 1") }
+        let kind = try inputKind(inputType: "query", instruction: body.instruction)
+        async let queryResult = service.embed([body.query], kind: kind)
+        async let documentResult = service.embed(body.documents.map(\.text), kind: .passage)
+        let (q, d) = await (queryResult, documentResult)
+        let scored = d.vectors.enumerated().map { (index: $0, score: cosine(q.vectors[0], $1)) }
+            .sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
+        let top = scored.prefix(min(body.top_n ?? scored.count, scored.count))
+        let withText = body.return_documents ?? false
+        let results = top.map {
+            RerankResponse.Result(index: $0.index, relevance_score: $0.score,
+                                  document: withText ? .init(text: body.documents[$0.index].text) : nil)
+        }
+        let tokens = q.tokens.reduce(0, +) + d.tokens.reduce(0, +)
+        return jsonResponse(RerankResponse(results: results, model: service.modelName,
+                                           usage: Usage(prompt_tokens: tokens, total_tokens: tokens)))
+    }
+
+    func search(_ request: Request) async throws -> Response {
+        let body = try await decodeBody(SearchBody.self, request)
+        try checkText(body.query, "query")
+        if let instruction = body.instruction { try checkText(instruction, "instruction") }
+        let k = body.k ?? 10
+        guard (1...limits.maxK).contains(k) else { throw APIError.badRequest("k must be in 1...\(limits.maxK)") }
+        let modeName = body.mode ?? "hybrid"
+        guard let mode = SearchMode(rawValue: modeName) else { throw APIError.badRequest("mode must be dense, lexical or hybrid") }
+        let examples = body.examples ?? []
+        if examples.count > 64 { throw APIError.badRequest("examples has \(examples.count) items; the limit is 64") }
+        for (i, e) in examples.enumerated() {
+            try checkText(e.query, "examples[\(i)].query")
+            try checkText(e.response, "examples[\(i)].response")
+        }
+        if let filter = body.filter, filter.isEmpty { throw APIError.badRequest("filter is empty") }
+        let searchRequest = SearchRequest(query: body.query, instruct: body.instruction, examples: examples, task: body.task,
+                                          k: k, mode: mode, pathFilter: body.filter)
+        let collection = service.collection
+        let hits = try await service.read { try collection.search(searchRequest) }
+        return jsonResponse(SearchResponse(query: body.query, mode: modeName, k: k, hits: hits))
+    }
+
+    func upsertDocuments(_ request: Request) async throws -> Response {
+        let body = try await decodeBody(DocumentsRequest.self, request)
+        try checkBatch(body.documents.count, "documents")
+        var documents: [TextDocument] = []
+        var metadata: [(String, String)] = []
+        for (i, d) in body.documents.enumerated() {
+            do { try Collection.validateDocumentId(d.id) } catch let e as SextantError {
+                throw APIError.badRequest("documents[\(i)].id: \(e.message)")
+            }
+            try checkText(d.text, "documents[\(i)].text", limit: limits.maxBodyBytes)
+            var title = ""
+            if case let .string(t)? = d.metadata?["title"] { title = t }
+            documents.append(TextDocument(id: d.id, text: d.text, title: title))
+            if let m = d.metadata {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                metadata.append((d.id, String(decoding: try encoder.encode(m), as: UTF8.self)))
+            }
+        }
+        let collection = service.collection
+        let results = try await service.write { () -> [TextDocumentResult] in
+            let results = try collection.upsertTexts(documents)
+            for (id, json) in metadata { try collection.store.setValue(json, forKey: "metadata:" + Collection.documentPath(id: id)) }
+            return results
+        }
+        return jsonResponse(DocumentsResponse(documents: results, upserted: results.filter(\.changed).count))
+    }
+
+    func deleteDocument(_ context: BasicRequestContext) async throws -> Response {
+        let raw = context.parameters.get("id") ?? ""
+        let id = raw.removingPercentEncoding ?? raw
+        do { try Collection.validateDocumentId(id) } catch let e as SextantError { throw APIError.badRequest(e.message) }
+        let collection = service.collection
+        let deleted = try await service.write { () -> Bool in
+            let deleted = try collection.removeDocument(id: id)
+            if deleted, try collection.store.value(forKey: "metadata:" + Collection.documentPath(id: id)) != nil {
+                try collection.store.setValue("", forKey: "metadata:" + Collection.documentPath(id: id))
+            }
+            return deleted
+        }
+        guard deleted else { throw APIError(.notFound, "not_found", "no document with id '\(id)'") }
+        return jsonResponse(DeleteResponse(id: id, deleted: true))
+    }
+}
+
+// MARK: Vector helpers
+
+func cosine(_ a: [Float], _ b: [Float]) -> Double {
+    var dot = 0.0, na = 0.0, nb = 0.0
+    for i in 0..<min(a.count, b.count) {
+        dot += Double(a[i]) * Double(b[i])
+        na += Double(a[i]) * Double(a[i])
+        nb += Double(b[i]) * Double(b[i])
+    }
+    return na > 0 && nb > 0 ? dot / (na.squareRoot() * nb.squareRoot()) : 0
+}
+
+/// The first `n` components, scaled back to unit length (Matryoshka-style truncation).
+func truncatedNormalized(_ v: [Float], _ n: Int) -> [Float] {
+    var out = Array(v.prefix(n))
+    let norm = out.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+    if norm > 0 { for i in out.indices { out[i] = Float(Double(out[i]) / norm) } }
+    return out
+}
+
+/// The vector as little-endian f32 bytes in base64 (OpenAI's `encoding_format: "base64"`).
+func littleEndianBase64(_ v: [Float]) -> String {
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(v.count * 4)
+    for f in v {
+        let bits = f.bitPattern.littleEndian
+        withUnsafeBytes(of: bits) { bytes.append(contentsOf: $0) }
+    }
+    return Data(bytes).base64EncodedString()
+}

@@ -1,0 +1,114 @@
+import Dispatch
+import Foundation
+import Hummingbird
+import Sextant
+
+/// Limits on what one request may ask for.
+public struct ServerLimits: Sendable {
+    /// Bytes of a request body.
+    public var maxBodyBytes = 8 << 20
+    /// Inputs of one /v1/embeddings call, documents of one /v1/rerank or /v1/documents call.
+    public var maxBatch = 256
+    /// Characters of one text (input, document, query).
+    public var maxTextCharacters = 100_000
+    /// Hits of one search.
+    public var maxK = 1000
+
+    public init() {}
+}
+
+/// How the server listens and who may call it.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// With a key, every route but /health needs `Authorization: Bearer KEY`.
+    public var apiKey: String?
+    /// Allows a non-loopback host without an API key.
+    public var insecure = false
+    public var limits = ServerLimits()
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil, insecure: Bool = false) {
+        self.host = host
+        self.port = port
+        self.apiKey = apiKey
+        self.insecure = insecure
+    }
+
+    /// True for 127.0.0.0/8, ::1 and localhost.
+    public static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased()
+        if h == "localhost" || h == "::1" || h == "[::1]" { return true }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Refuses a non-loopback host without an API key (unless insecure) and bad ports.
+    public func validate() throws {
+        guard (0...65535).contains(port) else { throw SextantError(.invalidArgument, "--port must be in 0...65535") }
+        if let key = apiKey, key.isEmpty { throw SextantError(.invalidArgument, "--api-key must not be empty") }
+        if !Self.isLoopback(host) && apiKey == nil && !insecure {
+            throw SextantError(.invalidArgument, """
+                refusing to listen on \(host) without an API key: anyone who can reach it could read and change the collection. \
+                Give --api-key KEY, or --insecure to do it anyway
+                """)
+        }
+    }
+}
+
+/// The engine behind the routes: one collection and its embedder. Searches run concurrently;
+/// writes (document upserts and deletes) run one at a time on their own queue, to completion
+/// even when the client goes away.
+public final class SextantService: @unchecked Sendable {
+    public let collection: Collection
+    public var embedder: Embedder { collection.embedder }
+    public let modelName: String
+    let batcher: EmbeddingBatcher
+    private let writes = DispatchQueue(label: "sextant.server.writes")
+    private let reads = DispatchQueue(label: "sextant.server.reads", qos: .userInitiated, attributes: .concurrent)
+
+    public init(collection: Collection) {
+        self.collection = collection
+        modelName = collection.embedder.folder.name
+        batcher = EmbeddingBatcher(embedder: collection.embedder)
+    }
+
+    /// Runs `body` off the async threads (the engine blocks while it computes).
+    func read<T>(_ body: @escaping () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            reads.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Runs a write: one at a time, and always to the end once started.
+    func write<T>(_ body: @escaping () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            writes.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Embeddings batched with those of concurrent requests.
+    func embed(_ texts: [String], kind: InputKind) async -> EmbeddingBatcher.Result {
+        await batcher.embed(texts, kind: kind)
+    }
+}
+
+/// The router with every route, the error middleware and (with a key) the API-key check.
+public func buildRouter(service: SextantService, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ErrorMiddleware<BasicRequestContext>())
+    if let key = configuration.apiKey {
+        router.add(middleware: APIKeyMiddleware<BasicRequestContext>(key: key))
+    }
+    Routes(service: service, limits: configuration.limits).register(on: router)
+    return router
+}
+
+/// The application: the router bound to the configured host and port.
+public func buildApplication(service: SextantService, configuration: ServerConfiguration,
+                             onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+    throws -> some ApplicationProtocol {
+    try configuration.validate()
+    return Application(router: buildRouter(service: service, configuration: configuration),
+                       configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sextant"),
+                       onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) })
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Sextant
+import SextantServer
+
+/// `sextant serve`: the HTTP API over one collection (see README: HTTP server).
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve a collection over HTTP: embeddings, rerank, search, documents.")
+
+    @OptionGroup var collection: CollectionOptions
+
+    @Option(help: "Address to listen on (a non-loopback address needs --api-key or --insecure).")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0: any free port).")
+    var port: Int = 8080
+
+    @Option(help: "Require 'Authorization: Bearer KEY' on every route but /health (default: $SEXTANT_API_KEY).")
+    var apiKey: String?
+
+    @Flag(help: "Allow a non-loopback --host without an API key.")
+    var insecure = false
+
+    @Option(help: "Largest request body in bytes.")
+    var maxBodyBytes: Int = ServerLimits().maxBodyBytes
+
+    func run() throws {
+        var config = ServerConfiguration(host: host, port: port,
+                                         apiKey: apiKey ?? ProcessInfo.processInfo.environment["SEXTANT_API_KEY"], insecure: insecure)
+        guard maxBodyBytes >= 1024 else { throw fail("--max-body-bytes must be at least 1024") }
+        config.limits.maxBodyBytes = maxBodyBytes
+        do { try config.validate() } catch { throw fail("\(error)") }
+        let settings = config
+        let c = try collection.open(mustExist: false)
+        let service = SextantService(collection: c)
+        let documents = (try? c.info().documents) ?? 0
+        let directory = collection.indexURL.path
+        let app = try attempt {
+            try buildApplication(service: service, configuration: settings) { port in
+                FileHandle.standardError.write(Data("""
+                    sextant: serving \(directory) (\(documents) documents, model \(service.modelName)) \
+                    on http://\(settings.host.contains(":") ? "[\(settings.host)]" : settings.host):\(port)\(settings.apiKey == nil ? "" : " (API key required)")\n
+                    """.utf8))
+            }
+        }
+        final class Outcome: @unchecked Sendable { var error: Error? }
+        let outcome = Outcome()
+        let finished = DispatchSemaphore(value: 0)
+        Task {
+            do { try await app.runService() } catch { outcome.error = error }
+            finished.signal()
+        }
+        finished.wait()
+        if let error = outcome.error { throw fail("cannot serve on \(config.host):\(config.port): \(error)") }
+    }
+}

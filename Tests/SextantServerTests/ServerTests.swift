@@ -1,0 +1,388 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import Sextant
+@testable import SextantServer
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let defaultModel = repoRoot.appendingPathComponent("models/all-MiniLM-L6-v2")
+
+func newIndexDirectory() -> URL {
+    FileManager.default.temporaryDirectory.appendingPathComponent("sextant-server-\(UUID().uuidString)")
+}
+
+let sampleTexts = [
+    ("bread", "Knead the dough, let it rise for an hour, then bake it in a hot oven."),
+    ("engines", "Jet engines produce thrust by accelerating air through a nozzle."),
+    ("wings", "A swept wing delays the drag rise near the speed of sound. Flaps increase lift at low speed for landing."),
+    ("soup", "Simmer vegetables in stock and season with salt."),
+]
+
+/// One collection with the sample documents, shared by the read-only tests.
+let sharedService: SextantService = {
+    let c = try! Collection(directory: newIndexDirectory(), defaultModel: defaultModel, warn: { _ in })
+    _ = try! c.upsertTexts(sampleTexts.map { TextDocument(id: $0.0, text: $0.1) })
+    return SextantService(collection: c)
+}()
+
+func makeApp(_ service: SextantService = sharedService, apiKey: String? = nil, limits: ServerLimits = ServerLimits())
+    throws -> some ApplicationProtocol {
+    var config = ServerConfiguration(host: "127.0.0.1", port: 0, apiKey: apiKey)
+    config.limits = limits
+    return try buildApplication(service: service, configuration: config)
+}
+
+func json(_ object: Any) -> ByteBuffer {
+    ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: object))
+}
+
+func parse(_ response: TestResponse) -> [String: Any] {
+    guard let object = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any] else {
+        return [:]
+    }
+    return object
+}
+
+/// The error body's code, if the body is `{"error": {"code", "message"}}` with a non-empty message.
+func errorCode(_ response: TestResponse) -> String? {
+    guard let error = parse(response)["error"] as? [String: Any], let code = error["code"] as? String,
+          let message = error["message"] as? String, !message.isEmpty else { return nil }
+    return code
+}
+
+func text(_ response: TestResponse) -> String {
+    String(decoding: response.body.readableBytesView, as: UTF8.self)
+}
+
+func floats(_ any: Any?) -> [Float] { ((any as? [Any]) ?? []).map { Float(($0 as? NSNumber)?.doubleValue ?? .nan) } }
+
+func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
+    a.count == b.count ? zip(a, b).map { abs($0 - $1) }.max() ?? 0 : .infinity
+}
+
+@Suite(.serialized) struct ServerTests {
+    @Test func configurationRefusesOpenHostWithoutKey() throws {
+        #expect(throws: SextantError.self) { try ServerConfiguration(host: "0.0.0.0", port: 8080).validate() }
+        #expect(throws: SextantError.self) { try ServerConfiguration(host: "192.168.1.4", port: 8080).validate() }
+        try ServerConfiguration(host: "0.0.0.0", port: 8080, apiKey: "k").validate()
+        try ServerConfiguration(host: "0.0.0.0", port: 8080, insecure: true).validate()
+        for host in ["127.0.0.1", "127.1.2.3", "localhost", "::1"] { try ServerConfiguration(host: host).validate() }
+        #expect(throws: SextantError.self) { try ServerConfiguration(host: "127.0.0.1", apiKey: "").validate() }
+        #expect(!ServerConfiguration.isLoopback("127.0.0.1.evil.com"))
+    }
+
+    @Test func healthAndAPIKey() async throws {
+        let app = try makeApp(apiKey: "s3cret")
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/health", method: .get) { r in
+                #expect(r.status == .ok)
+                #expect(parse(r)["status"] as? String == "ok")
+            }
+            let body = json(["input": "hello"])
+            try await client.execute(uri: "/v1/embeddings", method: .post, body: body) { r in
+                #expect(r.status == .unauthorized)
+                #expect(errorCode(r) == "unauthorized")
+            }
+            try await client.execute(uri: "/v1/embeddings", method: .post, headers: [.authorization: "Bearer wrong"], body: body) { r in
+                #expect(r.status == .unauthorized)
+            }
+            try await client.execute(uri: "/v1/collections/info", method: .get, headers: [.authorization: "s3cret"]) { r in
+                #expect(r.status == .unauthorized)
+            }
+            try await client.execute(uri: "/v1/embeddings", method: .post, headers: [.authorization: "Bearer s3cret"], body: body) { r in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(uri: "/openapi.json", method: .get, headers: [.authorization: "Bearer s3cret"]) { r in
+                #expect(r.status == .ok)
+                #expect((parse(r)["paths"] as? [String: Any])?.keys.contains("/v1/rerank") == true)
+            }
+        }
+    }
+
+    @Test func embeddingsMatchTheLibrary() async throws {
+        let app = try makeApp()
+        let embedder = sharedService.embedder
+        let texts = ["a wing in a propeller slipstream", "bread dough rises"]
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/embeddings", method: .post, body: json(["model": "anything", "input": texts])) { r in
+                #expect(r.status == .ok)
+                let body = parse(r)
+                #expect(body["object"] as? String == "list")
+                #expect(body["model"] as? String == "all-MiniLM-L6-v2")
+                let data = body["data"] as? [[String: Any]] ?? []
+                #expect(data.count == 2)
+                let expected = embedder.embed(texts, kind: .passage)
+                for (i, item) in data.enumerated() {
+                    #expect(item["object"] as? String == "embedding")
+                    #expect(item["index"] as? Int == i)
+                    #expect(maxDifference(floats(item["embedding"]), expected[i]) < 1e-5)
+                }
+                let usage = body["usage"] as? [String: Int] ?? [:]
+                #expect((usage["prompt_tokens"] ?? 0) > 4 && usage["prompt_tokens"] == usage["total_tokens"])
+            }
+            // The query side with an instruction.
+            let instruct = "Given a question, retrieve passages that answer it"
+            try await client.execute(uri: "/v1/embeddings", method: .post,
+                                     body: json(["input": "what is lift", "input_type": "query", "instruction": instruct])) { r in
+                let v = floats((parse(r)["data"] as? [[String: Any]])?.first?["embedding"])
+                let expected = embedder.embed(["what is lift"], kind: .query(instruct: instruct))[0]
+                #expect(maxDifference(v, expected) < 1e-5)
+            }
+            // base64: little-endian f32; dimensions: truncated and renormalized.
+            try await client.execute(uri: "/v1/embeddings", method: .post,
+                                     body: json(["input": texts[0], "encoding_format": "base64", "dimensions": 64])) { r in
+                #expect(r.status == .ok)
+                let b64 = (parse(r)["data"] as? [[String: Any]])?.first?["embedding"] as? String ?? ""
+                let bytes = [UInt8](Data(base64Encoded: b64) ?? Data())
+                #expect(bytes.count == 64 * 4)
+                let v = (0..<bytes.count / 4).map { i in
+                    Float(bitPattern: UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24)
+                }
+                let full = embedder.embed([texts[0]])[0]
+                let norm = full.prefix(64).reduce(0) { $0 + $1 * $1 }.squareRoot()
+                #expect(maxDifference(v, full.prefix(64).map { $0 / norm }) < 1e-5)
+            }
+            try await client.execute(uri: "/v1/embeddings", method: .post, body: json(["input": "x", "dimensions": 385])) { r in
+                #expect(r.status == .badRequest)
+                #expect(errorCode(r) == "invalid_request")
+            }
+        }
+    }
+
+    @Test func badInputGetsAJSONError() async throws {
+        var limits = ServerLimits()
+        limits.maxBodyBytes = 64 * 1024
+        limits.maxTextCharacters = 5000
+        let app = try makeApp(limits: limits)
+        let cases: [(String, String, ByteBuffer?, Int)] = [
+            ("/v1/embeddings", "malformed", ByteBuffer(string: "{\"input\": [\"a\""), 400),
+            ("/v1/embeddings", "no body", nil, 400),
+            ("/v1/embeddings", "not an object", ByteBuffer(string: "[1, 2]"), 400),
+            ("/v1/embeddings", "number input", json(["input": 5]), 400),
+            ("/v1/embeddings", "mixed array", json(["input": ["a", 3]]), 400),
+            ("/v1/embeddings", "missing input", json(["model": "m"]), 400),
+            ("/v1/embeddings", "empty array", json(["input": [String]()]), 400),
+            ("/v1/embeddings", "empty string", json(["input": ["ok", "  "]]), 400),
+            ("/v1/embeddings", "too many", json(["input": Array(repeating: "a", count: 257)]), 413),
+            ("/v1/embeddings", "text too long", json(["input": String(repeating: "é", count: 5001)]), 413),
+            ("/v1/embeddings", "huge body", json(["input": String(repeating: "a", count: 70_000)]), 413),
+            ("/v1/embeddings", "bad format", json(["input": "a", "encoding_format": "int8"]), 400),
+            ("/v1/embeddings", "bad input_type", json(["input": "a", "input_type": "image"]), 400),
+            ("/v1/embeddings", "dimensions 0", json(["input": "a", "dimensions": 0]), 400),
+            ("/v1/embeddings", "dimensions string", json(["input": "a", "dimensions": "64"]), 400),
+            ("/v1/rerank", "no documents", json(["query": "q", "documents": [String]()]), 400),
+            ("/v1/rerank", "bad document", json(["query": "q", "documents": [["title": "t"]]]), 400),
+            ("/v1/rerank", "top_n 0", json(["query": "q", "documents": ["a"], "top_n": 0]), 400),
+            ("/v1/rerank", "empty query", json(["query": "", "documents": ["a"]]), 400),
+            ("/v1/search", "k 0", json(["query": "q", "k": 0]), 400),
+            ("/v1/search", "k huge", json(["query": "q", "k": 1_000_000]), 400),
+            ("/v1/search", "bad mode", json(["query": "q", "mode": "fuzzy"]), 400),
+            ("/v1/search", "unknown task", json(["query": "q", "task": "nope"]), 404),
+            ("/v1/search", "bad examples", json(["query": "q", "examples": ["x"]]), 400),
+            ("/v1/documents", "no id", json(["documents": [["text": "t"]]]), 400),
+            ("/v1/documents", "empty id", json(["documents": [["id": "", "text": "t"]]]), 400),
+            ("/v1/documents", "empty text", json(["documents": [["id": "a", "text": ""]]]), 400),
+            ("/v1/documents", "duplicate ids", json(["documents": [["id": "a", "text": "t"], ["id": "a", "text": "u"]]]), 400),
+            ("/v1/documents", "too many", json(["documents": (0..<257).map { ["id": "d\($0)", "text": "t"] }]), 413),
+            ("/v1/nothing", "unknown route", json([:]), 404),
+        ]
+        try await app.test(.router) { client in
+            for (uri, name, body, status) in cases {
+                try await client.execute(uri: uri, method: .post, body: body) { r in
+                    #expect(Int(r.status.code) == status, "\(name): \(r.status) \(text(r))")
+                    #expect(errorCode(r) != nil, "\(name): \(text(r))")
+                }
+            }
+            try await client.execute(uri: "/v1/documents/unknown-id", method: .delete) { r in
+                #expect(r.status == .notFound)
+                #expect(errorCode(r) == "not_found")
+            }
+        }
+    }
+
+    @Test func rerankSortsByCosine() async throws {
+        let app = try makeApp()
+        let documents: [Any] = ["Jet engines produce thrust.", ["text": "Knead the dough and bake the bread in a hot oven."],
+                                "Simmer vegetables in stock."]
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/rerank", method: .post,
+                                     body: json(["query": "how do I bake bread", "documents": documents, "return_documents": true])) { r in
+                #expect(r.status == .ok)
+                let results = parse(r)["results"] as? [[String: Any]] ?? []
+                #expect(results.count == 3)
+                #expect(results.first?["index"] as? Int == 1)
+                #expect((results.first?["document"] as? [String: Any])?["text"] as? String == "Knead the dough and bake the bread in a hot oven.")
+                let scores = results.compactMap { ($0["relevance_score"] as? NSNumber)?.doubleValue }
+                #expect(scores == scores.sorted(by: >))
+                let e = sharedService.embedder
+                let q = e.embed(["how do I bake bread"], kind: .query())[0]
+                let d = e.embed(["Knead the dough and bake the bread in a hot oven."])[0]
+                #expect(abs(scores[0] - cosine(q, d)) < 1e-5)
+                #expect(((parse(r)["usage"] as? [String: Int])?["total_tokens"] ?? 0) > 0)
+            }
+            try await client.execute(uri: "/v1/rerank", method: .post,
+                                     body: json(["query": "thrust", "documents": documents, "top_n": 2])) { r in
+                let results = parse(r)["results"] as? [[String: Any]] ?? []
+                #expect(results.count == 2 && results[0]["index"] as? Int == 0 && results[0]["document"] == nil)
+            }
+        }
+    }
+
+    @Test func searchAnswersLikeTheCLI() async throws {
+        let app = try makeApp()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/search", method: .post,
+                                     body: json(["query": "how do you bake bread", "k": 2, "mode": "dense"])) { r in
+                #expect(r.status == .ok)
+                let body = parse(r)
+                #expect(Set(body.keys) == ["query", "mode", "k", "hits"])
+                #expect(body["mode"] as? String == "dense" && body["k"] as? Int == 2)
+                let hits = body["hits"] as? [[String: Any]] ?? []
+                #expect(hits.first?["path"] as? String == "doc:bread")
+                #expect(Set(hits.first?.keys.map { $0 } ?? []) == ["rank", "score", "path", "chunk_id", "byte_start", "byte_end",
+                                                                     "line_start", "line_end", "heading_path", "snippet"])
+                let expected = try sharedService.collection.search(SearchRequest(query: "how do you bake bread", k: 2, mode: .dense))
+                let decoded = try JSONDecoder().decode([SearchHit].self, from: JSONSerialization.data(withJSONObject: hits))
+                #expect(decoded.map(\.chunkId) == expected.map(\.chunkId))
+            }
+            try await client.execute(uri: "/v1/search", method: .post,
+                                     body: json(["query": "thrust", "filter": "doc:eng*",
+                                                 "instruction": "Given a question, retrieve passages that answer it"])) { r in
+                let hits = parse(r)["hits"] as? [[String: Any]] ?? []
+                #expect(parse(r)["mode"] as? String == "hybrid")
+                #expect(!hits.isEmpty && hits.allSatisfy { $0["path"] as? String == "doc:engines" })
+            }
+            try await client.execute(uri: "/v1/collections/info", method: .get) { r in
+                #expect(r.status == .ok)
+                #expect(parse(r)["documents"] as? Int == 4)
+            }
+        }
+    }
+
+    @Test func documentsAddReplaceDelete() async throws {
+        let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, warn: { _ in })
+        let service = SextantService(collection: c)
+        let app = try makeApp(service)
+        try await app.test(.router) { client in
+            let docs: [[String: Any]] = [
+                ["id": "a/1", "text": "Propellers convert shaft power into thrust.", "metadata": ["title": "Props", "year": 1950]],
+                ["id": "b", "text": "Sourdough needs a starter and a slow rise."],
+            ]
+            try await client.execute(uri: "/v1/documents", method: .post, body: json(["documents": docs])) { r in
+                #expect(r.status == .ok)
+                let results = parse(r)["documents"] as? [[String: Any]] ?? []
+                #expect(results.map { $0["path"] as? String } == ["doc:a/1", "doc:b"])
+                #expect(results.allSatisfy { $0["created"] as? Bool == true })
+                #expect(parse(r)["upserted"] as? Int == 2)
+            }
+            #expect(try c.store.documents()["doc:a/1"]?.title == "Props")
+            // The same text again: nothing to embed; a new text: replaced.
+            try await client.execute(uri: "/v1/documents", method: .post, body: json(["documents": [docs[1]]])) { r in
+                #expect((parse(r)["documents"] as? [[String: Any]])?.first?["changed"] as? Bool == false)
+            }
+            try await client.execute(uri: "/v1/documents", method: .post,
+                                     body: json(["documents": [["id": "b", "text": "Rye bread is dense and sour."]]])) { r in
+                let first = (parse(r)["documents"] as? [[String: Any]])?.first
+                #expect(first?["changed"] as? Bool == true && first?["created"] as? Bool == false)
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "sourdough starter", "mode": "lexical"])) { r in
+                #expect((parse(r)["hits"] as? [Any])?.isEmpty == true)
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "rye bread", "k": 1])) { r in
+                #expect((parse(r)["hits"] as? [[String: Any]])?.first?["path"] as? String == "doc:b")
+            }
+            try await client.execute(uri: "/v1/documents/a%2F1", method: .delete) { r in
+                #expect(r.status == .ok)
+                #expect(parse(r)["deleted"] as? Bool == true)
+            }
+            try await client.execute(uri: "/v1/documents/a%2F1", method: .delete) { r in
+                #expect(r.status == .notFound)
+            }
+            try await client.execute(uri: "/v1/collections/info", method: .get) { r in
+                #expect(parse(r)["documents"] as? Int == 1 && parse(r)["chunks"] as? Int == 1)
+            }
+        }
+        #expect(try c.store.consistencyProblems(dimensions: 384).isEmpty)
+        try c.index.checkInvariants()
+        #expect(c.index.count == 1)
+    }
+
+    @Test func searchesAreServedWhileDocumentsAreAdded() async throws {
+        let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, warn: { _ in })
+        _ = try c.upsertTexts(sampleTexts.map { TextDocument(id: $0.0, text: $0.1) })
+        let service = SextantService(collection: c)
+        let app = try makeApp(service)
+        try await app.test(.router) { client in
+            try await withThrowingTaskGroup(of: [Int].self) { group in
+                group.addTask {
+                    var statuses: [Int] = []
+                    for batch in 0..<4 {
+                        let docs = (0..<8).map { ["id": "w\(batch)-\($0)", "text": "Note \($0) of batch \(batch) about wind tunnels and gliders."] }
+                        try await client.execute(uri: "/v1/documents", method: .post, body: json(["documents": docs])) { r in
+                            statuses.append(Int(r.status.code))
+                        }
+                    }
+                    return statuses
+                }
+                for reader in 0..<3 {
+                    group.addTask {
+                        var statuses: [Int] = []
+                        for i in 0..<6 {
+                            try await client.execute(uri: "/v1/search", method: .post,
+                                                     body: json(["query": "gliders \(reader) \(i)", "k": 5])) { r in
+                                statuses.append(Int(r.status.code))
+                                if r.status == .ok { #expect((parse(r)["hits"] as? [Any])?.isEmpty == false) }
+                            }
+                        }
+                        return statuses
+                    }
+                }
+                for try await statuses in group { #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)") }
+            }
+        }
+        #expect(try c.info().documents == 4 + 32)
+        try c.index.checkInvariants()
+    }
+
+    @Test func concurrentEmbeddingRequestsAreBatched() async throws {
+        let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, warn: { _ in })
+        let service = SextantService(collection: c)
+        let app = try makeApp(service)
+        let requests = 24
+        try await app.test(.router) { client in
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<requests {
+                    group.addTask {
+                        let text = "request number \(i) about the lift of a wing"
+                        return try await client.execute(uri: "/v1/embeddings", method: .post, body: json(["input": [text]])) { r in
+                            let v = floats((parse(r)["data"] as? [[String: Any]])?.first?["embedding"])
+                            return maxDifference(v, service.embedder.embed([text])[0]) < 1e-4
+                        }
+                    }
+                }
+                for try await ok in group { #expect(ok) }
+            }
+        }
+        let counts = service.batcher.counts
+        #expect(counts.jobs >= requests)
+        #expect(counts.batches < counts.jobs, "\(counts)")
+    }
+
+    @Test func liveOverASocket() async throws {
+        let app = try makeApp(apiKey: "live-key")
+        try await app.test(.live) { client in
+            try await client.execute(uri: "/health", method: .get) { r in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(uri: "/v1/embeddings", method: .post, headers: [.authorization: "Bearer live-key"],
+                                     body: json(["input": ["over a real socket"]])) { r in
+                #expect(r.status == .ok)
+                #expect(floats((parse(r)["data"] as? [[String: Any]])?.first?["embedding"]).count == 384)
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "bread"])) { r in
+                #expect(r.status == .unauthorized && errorCode(r) == "unauthorized")
+            }
+        }
+    }
+}
