@@ -2,6 +2,9 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import Sextant
 @testable import SextantServer
 
@@ -367,6 +370,54 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         let counts = service.batcher.counts
         #expect(counts.jobs >= requests)
         #expect(counts.batches < counts.jobs, "\(counts)")
+    }
+
+    /// Clients that hang up mid-request: one after sending the whole body (the write finishes),
+    /// one in the middle of the body (nothing is written). No half-written document either way.
+    @Test func disconnectingClientsLeaveWholeDocuments() async throws {
+        let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, warn: { _ in })
+        let service = SextantService(collection: c)
+        let app = try makeApp(service)
+        let long = (0..<60).map { "Sentence \($0) about the boundary layer on a swept wing at high angles of attack." }.joined(separator: " ")
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            func sendAndHangUp(_ body: String, cutAt: Int? = nil) throws {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                #expect(fd >= 0)
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                #expect(connected == 0)
+                let bytes = Array(body.utf8)
+                let head = "POST /v1/documents HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(bytes.count)\r\n\r\n"
+                let message = Array(head.utf8) + bytes.prefix(cutAt ?? bytes.count)
+                #expect(message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } == message.count)
+                close(fd)
+            }
+            let whole = String(decoding: try JSONSerialization.data(withJSONObject: ["documents": [["id": "whole", "text": long]]]), as: UTF8.self)
+            let cut = String(decoding: try JSONSerialization.data(withJSONObject: ["documents": [["id": "cut", "text": long]]]), as: UTF8.self)
+            try sendAndHangUp(whole)
+            try sendAndHangUp(cut, cutAt: cut.utf8.count / 2)
+            // The first write runs to its end although nobody waits for the answer.
+            var stored = false
+            for _ in 0..<100 where !stored {
+                try await Task.sleep(nanoseconds: 100_000_000)
+                stored = try c.store.documents()["doc:whole"] != nil
+            }
+            #expect(stored)
+            // A later request is served after it (writes are serialized).
+            try await client.execute(uri: "/v1/collections/info", method: .get) { r in #expect(r.status == .ok) }
+        }
+        let documents = try c.store.documents()
+        #expect(Set(documents.keys) == ["doc:whole"])
+        let chunks = try c.store.chunkTexts(documentId: documents["doc:whole"]!.id)
+        #expect(chunks.count > 1)
+        #expect(try c.store.consistencyProblems(dimensions: 384).isEmpty)
+        #expect(c.index.count == chunks.count)
     }
 
     @Test func liveOverASocket() async throws {
