@@ -94,7 +94,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case let .keyNotFound(key, context):
             return "\(path(context.codingPath + [key])): missing"
         case let .dataCorrupted(context):
-            if context.codingPath.isEmpty { return "the body is not valid JSON" }
+            if context.codingPath.isEmpty {
+                // Syntax errors, but also numbers that do not fit the field (k: 2.5) land here.
+                let detail = context.debugDescription
+                return detail.isEmpty || detail.contains("not valid JSON") ? "the body is not valid JSON" : "the body cannot be read: \(detail)"
+            }
             return "\(path(context.codingPath)): \(context.debugDescription)"
         @unknown default:
             return "the body does not match the expected shape"

@@ -35,6 +35,11 @@ struct Routes: Sendable {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+               (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])) != nil {
+                // Valid JSON that Foundation's decoder still calls invalid: a number that does not fit its field.
+                throw APIError.badRequest("the body is JSON but a value does not fit its field (e.g. a fraction or a too large number where an integer belongs)")
+            }
             throw APIError.badRequest(APIError.describe(error))
         }
     }
