@@ -25,9 +25,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import unicodedata
 from collections import Counter
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fixture_json import jdump  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -56,26 +58,6 @@ SP_ALPHABET = 120        # characters kept; the rest of the text's characters go
 
 # --------------------------------------------------------------------------------------------
 # Output helpers (same layout as tools/make-goldens.py: one record per line).
-def _escape_invisible(s):
-    out = []
-    for ch in s:
-        cat = unicodedata.category(ch)
-        if (cat[0] == "C" or cat in ("Zl", "Zp") or (cat == "Zs" and ch != " ")) and ch not in "\n\t":
-            cp = ord(ch)
-            if cp > 0xFFFF:
-                cp -= 0x10000
-                out.append("\\u%04x\\u%04x" % (0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF)))
-            else:
-                out.append("\\u%04x" % cp)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def jdump(obj):
-    return _escape_invisible(json.dumps(obj, ensure_ascii=False))
-
-
 def render_json(obj):
     """Top-level dict: one key per line; lists of dicts: one item per line."""
     def render_list(items, indent):

@@ -15,6 +15,9 @@ import sys
 import unicodedata
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fixture_json import jdump  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -254,28 +257,6 @@ QUERIES = [  # (instruct, text); embedded input is exactly instruct + " " + text
 
 # --------------------------------------------------------------------------------------------
 # Output: JSON with one record per line, so diffs stay readable and files stay stable.
-def _escape_invisible(s):
-    """json.dumps(ensure_ascii=False) leaves \\x7f, \\u0085, zero-width chars, BOMs, etc. raw;
-    escape every control/format/separator/unassigned character so the files stay readable."""
-    out = []
-    for ch in s:
-        cat = unicodedata.category(ch)
-        if (cat[0] == "C" or cat in ("Zl", "Zp") or (cat == "Zs" and ch != " ")) and ch not in "\n\t":
-            cp = ord(ch)
-            if cp > 0xFFFF:  # JSON escapes are UTF-16: emit a surrogate pair
-                cp -= 0x10000
-                out.append("\\u%04x\\u%04x" % (0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF)))
-            else:
-                out.append("\\u%04x" % cp)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def jdump(obj):
-    return _escape_invisible(json.dumps(obj, ensure_ascii=False))
-
-
 def write_json(path, obj):
     """Top-level dict: one key per line; lists (top-level or as dict values): one item per line."""
     def render_list(items, indent):
