@@ -50,9 +50,9 @@ func attempt<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
 }
 
-/// Query-side options: instruction, examples, saved task.
+/// Query-side options: instruction and worked examples (`search`, `embed`).
 struct QueryOptions: ParsableArguments {
-    @Option(help: "Task instruction for the query.")
+    @Option(help: "Task instruction for the query (for embed: implies --query).")
     var instruct: String?
 
     @Option(name: .customLong("example"), help: "A worked example 'QUERY=>PASSAGE' (repeatable; for in-context-learning models).")

@@ -13,14 +13,8 @@ struct EmbedCommand: ParsableCommand {
     @Flag(help: "Embed the inputs as search queries rather than passages.")
     var query = false
 
-    @Option(help: "Task instruction for queries (implies --query).")
-    var instruct: String?
-
-    @Option(name: .customLong("example"), help: "A worked example 'QUERY=>PASSAGE' for in-context-learning queries (repeatable; implies --query).")
-    var examples: [String] = []
-
-    @Option(name: .customLong("examples"), help: "A JSON lines file of examples {\"query\", \"response\"} (implies --query).")
-    var examplesFile: String?
+    /// --instruct, --example, --examples (any of them implies --query).
+    @OptionGroup var queryOptions: QueryOptions
 
     @Option(help: "Prompt format: \(PromptFormat.allCases.map(\.rawValue).joined(separator: ", ")) (default: detected from the model folder).")
     var promptFormat: String?
@@ -52,7 +46,7 @@ struct EmbedCommand: ParsableCommand {
         if let f = promptFormat, PromptFormat(rawValue: f) == nil {
             throw ValidationError("unknown --prompt-format '\(f)' (known: \(PromptFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        for e in examples where !e.contains("=>") {
+        for e in queryOptions.examples where !e.contains("=>") {
             throw ValidationError("--example '\(e)' must be written QUERY=>PASSAGE")
         }
         if let b = batchTokens, b < 1 { throw ValidationError("--batch-tokens must be at least 1") }
@@ -61,7 +55,8 @@ struct EmbedCommand: ParsableCommand {
     }
 
     func run() throws {
-        let allExamples = try examples.map(parseExample) + (examplesFile.map(readExamples) ?? [])
+        let allExamples = try queryOptions.allExamples()
+        let instruct = queryOptions.instruct
         let embedder = try loadEmbedder(model, batchTokens: batchTokens, threads: threads,
                                         promptFormat: promptFormat.flatMap(PromptFormat.init(rawValue:)),
                                         precision: Precision(rawValue: precision)!)
