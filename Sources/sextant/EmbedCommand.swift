@@ -138,7 +138,7 @@ func parseExample(_ text: String) throws -> Example {
 
 /// Examples from a JSON lines file of {"query", "response"} (or "passage") objects.
 func readExamples(_ path: String) throws -> [Example] {
-    guard let data = FileManager.default.contents(atPath: path) else {
+    guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else {
         throw fail("\(path): cannot read the examples file")
     }
     var examples: [Example] = []
