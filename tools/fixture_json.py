@@ -1,5 +1,6 @@
-"""JSON rendering shared by the golden generators: one record per line, and every invisible
-character escaped, so that fixture diffs stay readable and reruns stay byte-identical."""
+"""Shared by the golden generators: a seeded generator and JSON rendering (one record per line,
+every invisible character escaped), so that fixture diffs stay readable and reruns stay
+byte-identical."""
 import json
 import unicodedata
 
@@ -24,3 +25,22 @@ def escape_invisible(s):
 
 def jdump(obj):
     return escape_invisible(json.dumps(obj, ensure_ascii=False))
+
+
+# Deterministic generator: splitmix64, so the fixtures never depend on Python's `random`.
+class Rng:
+    def __init__(self, seed):
+        self.state = seed & 0xFFFFFFFFFFFFFFFF
+
+    def next(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        return z ^ (z >> 31)
+
+    def below(self, n):
+        return self.next() % n
+
+    def pick(self, seq):
+        return seq[self.below(len(seq))]

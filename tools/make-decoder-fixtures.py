@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixture_json import jdump  # noqa: E402
+from fixture_json import Rng, jdump  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -122,22 +122,7 @@ def sha256_bytes(b):
 
 
 # --------------------------------------------------------------------------------------------
-# Deterministic text
-class Rng:  # splitmix64
-    def __init__(self, seed):
-        self.state = seed & 0xFFFFFFFFFFFFFFFF
-
-    def next(self):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-        return z ^ (z >> 31)
-
-    def pick(self, seq):
-        return seq[self.next() % len(seq)]
-
-
+# Deterministic text (Rng from fixture_json)
 WORDS = ("the a of to in on for with by from search vector index query document engine model "
          "token embedding cosine distance nearest neighbour graph layer memory disk file fast "
          "small large quick brown fox lazy dog river mountain city library music science "

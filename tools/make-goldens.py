@@ -16,7 +16,7 @@ import unicodedata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixture_json import jdump  # noqa: E402
+from fixture_json import Rng, jdump  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -32,25 +32,6 @@ EMBED_FILE = ROOT / f"fixtures/embeddings/{MODEL_NAME}.golden.json"
 
 
 # --------------------------------------------------------------------------------------------
-# Deterministic generator: splitmix64, so the strings never depend on Python's `random`.
-class Rng:
-    def __init__(self, seed):
-        self.state = seed & 0xFFFFFFFFFFFFFFFF
-
-    def next(self):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-        return z ^ (z >> 31)
-
-    def below(self, n):
-        return self.next() % n
-
-    def pick(self, seq):
-        return seq[self.below(len(seq))]
-
-
 WORDS = (
     "the a an of to in on for with by from about over under between after before search "
     "vector index query document engine model token embedding cosine distance nearest "
