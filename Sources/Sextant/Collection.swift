@@ -314,28 +314,24 @@ public final class Collection {
 
     /// Runs a search: the query is embedded in the model's prompt format (with the task's
     /// instruction and examples), HNSW candidates are rescored with full vectors, and in hybrid
-    /// mode fused with FTS5 BM25 by reciprocal rank.
-    public func search(_ request: SearchRequest) throws -> [SearchHit] {
+    /// mode fused with FTS5 BM25 by reciprocal rank. A caller that has already embedded the
+    /// query (as `queryKind` says) passes its `queryVector`.
+    public func search(_ request: SearchRequest, queryVector: [Float]? = nil) throws -> [SearchHit] {
+        if let v = queryVector, v.count != embedder.dimensions {
+            throw SextantError(.invalidArgument, "the query vector has \(v.count) dimensions; the collection's have \(embedder.dimensions)")
+        }
         guard request.k >= 1 else { throw SextantError(.invalidArgument, "k must be at least 1") }
         guard request.k <= 10_000 else { throw SextantError(.invalidArgument, "k must be at most 10000") }
         let query = request.query.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !query.isEmpty else { throw SextantError(.invalidArgument, "the query is empty") }
-        var instruct = request.instruct
-        var examples = request.examples
-        if let name = request.task {
-            guard let task = try store.task(named: name) else {
-                throw SextantError(.notFound, "no task named '\(name)' (see sextant task list)")
-            }
-            if instruct == nil { instruct = task.instruct }
-            if examples.isEmpty { examples = Self.decodeExamples(task.examplesJSON) }
-        }
+        let kind = try queryKind(instruct: request.instruct, examples: request.examples, task: request.task)
         let depth = max(request.k, request.mode == .hybrid ? 100 : request.k)
         let allowed = try request.pathFilter.map { try store.chunkIds(pathGlob: $0) }
 
         var dense: [Int64] = []
         var denseScores: [Int64: Double] = [:]
         if request.mode != .lexical {
-            let vector = embedder.embed([query], kind: .query(instruct: instruct, examples: examples))[0]
+            let vector = queryVector ?? embedder.embed([query], kind: kind)[0]
             let filter: ((UInt64) -> Bool)? = allowed.map { set in { set.contains(Int64($0)) } }
             let found = try index.search(vector, k: depth, filter: filter)
             for hit in found {

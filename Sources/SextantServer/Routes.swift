@@ -116,7 +116,7 @@ struct Routes: Sendable {
         async let queryResult = service.embed([body.query], kind: kind)
         async let documentResult = service.embed(body.documents.map(\.text), kind: .passage)
         let (q, d) = await (queryResult, documentResult)
-        let scored = d.vectors.enumerated().map { (index: $0, score: cosine(q.vectors[0], $1)) }
+        let scored = d.vectors.enumerated().map { (index: $0, score: cosineSimilarity(q.vectors[0], $1)) }
             .sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
         let top = scored.prefix(min(body.top_n ?? scored.count, scored.count))
         let withText = body.return_documents ?? false
@@ -147,7 +147,17 @@ struct Routes: Sendable {
         let searchRequest = SearchRequest(query: body.query, instruct: body.instruction, examples: examples, task: body.task,
                                           k: k, mode: mode, pathFilter: body.filter)
         let collection = service.collection
-        let hits = try await service.read { try collection.search(searchRequest) }
+        var vector: [Float]? = nil
+        let query = body.query.trimmingCharacters(in: .whitespacesAndNewlines)
+        if mode != .lexical && !query.isEmpty {
+            // The query is embedded with those of concurrent requests (micro-batched).
+            let kind = try await service.read {
+                try collection.queryKind(instruct: searchRequest.instruct, examples: searchRequest.examples, task: searchRequest.task)
+            }
+            vector = await service.embed([query], kind: kind).vectors[0]
+        }
+        let queryVector = vector
+        let hits = try await service.read { try collection.search(searchRequest, queryVector: queryVector) }
         return jsonResponse(SearchResponse(query: body.query, mode: modeName, k: k, hits: hits))
     }
 
@@ -197,16 +207,6 @@ struct Routes: Sendable {
 }
 
 // MARK: Vector helpers
-
-func cosine(_ a: [Float], _ b: [Float]) -> Double {
-    var dot = 0.0, na = 0.0, nb = 0.0
-    for i in 0..<min(a.count, b.count) {
-        dot += Double(a[i]) * Double(b[i])
-        na += Double(a[i]) * Double(a[i])
-        nb += Double(b[i]) * Double(b[i])
-    }
-    return na > 0 && nb > 0 ? dot / (na.squareRoot() * nb.squareRoot()) : 0
-}
 
 /// The first `n` components, scaled back to unit length (Matryoshka-style truncation).
 func truncatedNormalized(_ v: [Float], _ n: Int) -> [Float] {

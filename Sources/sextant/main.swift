@@ -9,7 +9,7 @@ struct SextantCommand: ParsableCommand {
         commandName: "sextant",
         abstract: "Local semantic search with a built-in embedder.",
         subcommands: [IndexCommand.self, SearchCommand.self, TaskCommand.self, InfoCommand.self, RemoveCommand.self,
-                      ReindexCommand.self, EvalCommand.self, EmbedCommand.self, BenchANNCommand.self, ServeCommand.self])
+                      ReindexCommand.self, EvalCommand.self, EmbedCommand.self, RerankCommand.self, BenchANNCommand.self, ServeCommand.self])
 }
 
 /// Prints one clear line to stderr and exits non-zero.

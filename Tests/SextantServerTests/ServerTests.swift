@@ -224,7 +224,7 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
                 let e = sharedService.embedder
                 let q = e.embed(["how do I bake bread"], kind: .query())[0]
                 let d = e.embed(["Knead the dough and bake the bread in a hot oven."])[0]
-                #expect(abs(scores[0] - cosine(q, d)) < 1e-5)
+                #expect(abs(scores[0] - cosineSimilarity(q, d)) < 1e-5)
                 #expect(((parse(r)["usage"] as? [String: Int])?["total_tokens"] ?? 0) > 0)
             }
             try await client.execute(uri: "/v1/rerank", method: .post,
@@ -372,6 +372,38 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         }
         let counts = service.batcher.counts
         #expect(counts.jobs >= requests)
+        #expect(counts.batches < counts.jobs, "\(counts)")
+    }
+
+    @Test func concurrentSearchQueriesAreBatched() async throws {
+        let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, warn: { _ in })
+        _ = try c.upsertTexts(sampleTexts.map { TextDocument(id: $0.0, text: $0.1) })
+        let service = SextantService(collection: c)
+        let app = try makeApp(service)
+        let queries = (0..<24).map { ["bread in an oven", "jet thrust", "wing flaps and lift", "vegetable soup"][$0 % 4] + " \($0)" }
+        try await app.test(.router) { client in
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for q in queries {
+                    group.addTask {
+                        try await client.execute(uri: "/v1/search", method: .post, body: json(["query": q, "k": 4, "mode": "dense"])) { r in
+                            let hits = (parse(r)["hits"] as? [[String: Any]] ?? []).compactMap { $0["chunk_id"] as? Int }
+                            let expected = try c.search(SearchRequest(query: q, k: 4, mode: .dense)).map { Int($0.chunkId) }
+                            return r.status == .ok && hits == expected
+                        }
+                    }
+                }
+                for try await ok in group { #expect(ok) }
+            }
+            // A lexical search embeds nothing; an unknown task is one clear 404.
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "oven", "mode": "lexical"])) { r in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "oven", "task": "nope"])) { r in
+                #expect(r.status == .notFound && errorCode(r) != nil)
+            }
+        }
+        let counts = service.batcher.counts
+        #expect(counts.jobs == queries.count, "\(counts)")
         #expect(counts.batches < counts.jobs, "\(counts)")
     }
 

@@ -1,0 +1,183 @@
+import Foundation
+
+/// A ranked run in TREC format (`qid Q0 docid rank score tag` per line): each query's documents,
+/// best first. Queries keep the order of their first line.
+public struct TrecRun: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var id: String
+        public var score: Double
+
+        public init(id: String, score: Double) {
+            self.id = id
+            self.score = score
+        }
+    }
+
+    public var queries: [(id: String, documents: [Entry])]
+
+    public init(queries: [(id: String, documents: [Entry])]) {
+        self.queries = queries
+    }
+
+    public static func == (a: TrecRun, b: TrecRun) -> Bool {
+        a.queries.count == b.queries.count && zip(a.queries, b.queries).allSatisfy { $0.id == $1.id && $0.documents == $1.documents }
+    }
+
+    /// Parses a run. Within a query, documents are ordered by score (higher first), then by the
+    /// rank column, as `trec_eval` reads them. Malformed lines, non-finite scores and a document
+    /// listed twice for one query are errors that name the line.
+    public static func parse(_ data: Data, source: String) throws -> TrecRun {
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw SextantError(.invalidArgument, "\(source): not UTF-8 text (expected a TREC run: qid Q0 docid rank score tag)")
+        }
+        var order: [String] = []
+        var rows: [String: [(id: String, rank: Int, score: Double, line: Int)]] = [:]
+        var firstLine: [String: [String: Int]] = [:]
+        var lineNumber = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            if fields.isEmpty { continue }
+            guard fields.count == 6, let rank = Int(fields[3]), let score = Double(fields[4]), score.isFinite else {
+                throw SextantError(.invalidArgument, "\(source): line \(lineNumber) is not 'qid Q0 docid rank score tag'")
+            }
+            let q = String(fields[0]), d = String(fields[2])
+            if let earlier = firstLine[q]?[d] {
+                throw SextantError(.invalidArgument, "\(source): line \(lineNumber) lists document '\(d)' for query '\(q)' again (first on line \(earlier))")
+            }
+            if rows[q] == nil { order.append(q) }
+            rows[q, default: []].append((d, rank, score, lineNumber))
+            firstLine[q, default: [:]][d] = lineNumber
+        }
+        guard !order.isEmpty else { throw SextantError(.invalidArgument, "\(source): the run is empty") }
+        return TrecRun(queries: order.map { q in
+            let sorted = rows[q]!.sorted {
+                $0.score != $1.score ? $0.score > $1.score : ($0.rank != $1.rank ? $0.rank < $1.rank : $0.line < $1.line)
+            }
+            return (q, sorted.map { Entry(id: $0.id, score: $0.score) })
+        })
+    }
+
+    /// The run as TREC lines with ranks from 1.
+    public func formatted(tag: String) -> String {
+        Evaluation.trecRun(queries.map { ($0.id, $0.documents.map { ($0.id, $0.score) }) }, tag: tag)
+    }
+
+    /// Document ids per query, best first (for `Evaluation.score`).
+    public var rankings: [String: [String]] {
+        Dictionary(queries.map { ($0.id, $0.documents.map(\.id)) }, uniquingKeysWith: { a, _ in a })
+    }
+}
+
+/// What a run rerank did.
+public struct RunRerankReport: Sendable, Codable {
+    /// Queries whose lists were reranked.
+    public var queries = 0
+    /// Queries of the run without a text in the queries file: written back unchanged.
+    public var queriesWithoutText: [String] = []
+    /// (query, document) pairs scored by the embedder.
+    public var pairsScored = 0
+    /// Documents of the run's top lists missing from the corpus or collection: kept below the
+    /// scored ones of their query, in their original order.
+    public var documentsMissing = 0
+
+    enum CodingKeys: String, CodingKey {
+        case queries, queriesWithoutText = "queries_without_text", pairsScored = "pairs_scored", documentsMissing = "documents_missing"
+    }
+}
+
+public enum RunReranker {
+    /// Reranks the top `depth` documents of each query of `run` by the cosine similarity of the
+    /// query's vector to the document's (a document with several vectors, such as the chunks of
+    /// an indexed file, counts by its best one). With `fusionK`, the new order is the reciprocal-
+    /// rank fusion (k = fusionK) of the original order and the embedder's.
+    ///
+    /// Nothing is dropped: documents below `depth`, and those without a vector, follow in their
+    /// original order with scores just below the reranked ones; queries without a vector are
+    /// written back as they were.
+    public static func rerank(_ run: TrecRun, queryVectors: [String: [Float]], documentVectors: [String: [[Float]]],
+                              depth: Int, fusionK: Double? = nil) -> (run: TrecRun, report: RunRerankReport) {
+        var report = RunRerankReport()
+        var out: [(id: String, documents: [TrecRun.Entry])] = []
+        for (qid, documents) in run.queries {
+            guard let q = queryVectors[qid] else {
+                report.queriesWithoutText.append(qid)
+                out.append((qid, documents))
+                continue
+            }
+            report.queries += 1
+            let head = documents.prefix(depth)
+            var scored: [(id: String, score: Double)] = []
+            var unscored: [String] = []
+            for d in head {
+                if let vectors = documentVectors[d.id], !vectors.isEmpty {
+                    scored.append((d.id, vectors.map { cosineSimilarity(q, $0) }.max()!))
+                } else {
+                    unscored.append(d.id)
+                }
+            }
+            report.pairsScored += scored.count
+            report.documentsMissing += unscored.count
+            // Stable: equal scores keep the original order.
+            let dense = scored.enumerated().sorted {
+                $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset
+            }.map(\.element)
+            var ranked: [TrecRun.Entry]
+            if let k = fusionK {
+                ranked = reciprocalRankFusion([head.map(\.id), dense.map(\.id)], k: k).map { TrecRun.Entry(id: $0.id, score: $0.score) }
+            } else {
+                ranked = dense.map { TrecRun.Entry(id: $0.id, score: $0.score) }
+                    + unscored.map { TrecRun.Entry(id: $0, score: 0) }
+            }
+            // Everything not ranked by score: strictly decreasing scores below the last scored one.
+            let scoredCount = fusionK == nil ? dense.count : ranked.count
+            let tail = documents.dropFirst(depth).map(\.id)
+            ranked += tail.map { TrecRun.Entry(id: $0, score: 0) }
+            var floor = ranked.prefix(scoredCount).last?.score ?? 0
+            for i in scoredCount..<ranked.count {
+                floor -= 0.001
+                ranked[i].score = floor
+            }
+            out.append((qid, ranked))
+        }
+        return (TrecRun(queries: out), report)
+    }
+
+    /// Texts of the BEIR corpus records (`{"_id", "title", "text"}` → title + ". " + text, as
+    /// indexing reads them) whose ids are in `ids`.
+    public static func corpusTexts(_ url: URL, ids: Set<String>, warn: (String) -> Void) throws -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw SextantError(.notFound, "\(url.path): cannot read the corpus")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw SextantError(.invalidArgument, "\(url.path): the corpus is not UTF-8 text")
+        }
+        let docs: [ExtractedDocument]
+        do { docs = try TextExtractor.beir(text, path: "", warn: warn) } catch let e as SkipReason {
+            throw SextantError(.invalidArgument, "\(url.path): \(e.description)")
+        }
+        var texts: [String: String] = [:]
+        for d in docs {
+            let id = String(d.key.dropFirst())   // the key is "#" + id
+            if ids.contains(id) { texts[id] = d.text }
+        }
+        return texts
+    }
+
+    /// Query texts: BEIR `queries.jsonl` (`{"_id", "text"}`) or, for a `.tsv` file, `qid<TAB>text` lines.
+    public static func queryTexts(_ url: URL) throws -> [String: String] {
+        if url.pathExtension.lowercased() == "tsv" {
+            guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
+                throw SextantError(.notFound, "\(url.path): cannot read the queries")
+            }
+            var queries: [String: String] = [:]
+            for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+                let parts = line.split(separator: "\t", maxSplits: 1)
+                guard parts.count == 2 else { throw SextantError(.invalidArgument, "\(url.path): line \(i + 1) is not 'qid<TAB>text'") }
+                queries[String(parts[0])] = String(parts[1]).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            return queries
+        }
+        return Dictionary(try Evaluation.readQueries(url).map { ($0.id, $0.text) }, uniquingKeysWith: { a, _ in a })
+    }
+}

@@ -1,0 +1,217 @@
+import ArgumentParser
+import Foundation
+import Sextant
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct RerankCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rerank",
+        abstract: "Reorder candidates from another system by the embedder: one query's list, or every query of a TREC run.",
+        discussion: """
+            One query:  sextant rerank --query TEXT --candidates FILE   (JSON lines {"id", "text"} or a JSON array; - reads stdin)
+            A run:      sextant rerank --run RUN.trec --queries queries.jsonl (--corpus corpus.jsonl | --index DIR) --run-out OUT.trec
+            """)
+
+    @Option(help: "The query (with --candidates).")
+    var query: String?
+
+    @Option(help: "Candidates: JSON lines {\"id\", \"text\"} or a JSON array of them (or of strings); - reads stdin.")
+    var candidates: String?
+
+    @Option(help: "Print only the best N candidates.")
+    var topN: Int?
+
+    @Option(name: .customLong("run"), help: "A TREC run to rerank (qid Q0 docid rank score tag).")
+    var runFile: String?
+
+    @Option(help: "The run's queries: BEIR queries.jsonl ({\"_id\", \"text\"}) or qid<TAB>text lines (.tsv).")
+    var queries: String?
+
+    @Option(help: "Document texts: a BEIR corpus.jsonl ({\"_id\", \"title\", \"text\"}); only the documents the run needs are embedded.")
+    var corpus: String?
+
+    /// --index (use the collection's stored vectors: nothing is embedded again), --model, --precision.
+    @OptionGroup var collection: CollectionOptions
+
+    @Option(help: "Rerank each query's top N documents; the rest follow in their original order.")
+    var depth: Int = 100
+
+    @Flag(help: "Fuse the original ranking with the embedder's by reciprocal rank instead of replacing it.")
+    var fuse = false
+
+    @Option(help: "k of the reciprocal-rank fusion.")
+    var rrfK: Double = 60
+
+    @Option(help: "Write the reranked run here (default: stdout).")
+    var runOut: String?
+
+    @Option(help: "Relevance judgements (BEIR qrels/test.tsv): report nDCG@10, recall@100 and MRR@10 before and after.")
+    var qrels: String?
+
+    @Option(help: "The run tag written in the last column.")
+    var tag: String = "sextant-rerank"
+
+    @OptionGroup var queryOptions: QueryOptions
+
+    @Option(help: "A saved task of the --index collection supplying the instruction and examples.")
+    var task: String?
+
+    @Flag(help: "JSON output (candidates: the results; runs: the report, which needs --run-out).")
+    var json = false
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    func validate() throws {
+        let oneQuery = query != nil || candidates != nil
+        let runMode = runFile != nil || queries != nil || corpus != nil
+        if oneQuery && runMode {
+            throw ValidationError("give either --query and --candidates, or --run, --queries and --corpus/--index")
+        }
+        if runMode {
+            guard runFile != nil, queries != nil else { throw ValidationError("--run needs --queries (and the other way round)") }
+            guard (corpus == nil) != (collection.index == nil) else {
+                throw ValidationError("give the documents' texts with --corpus FILE or their vectors with --index DIR (one of them)")
+            }
+            if json && runOut == nil { throw ValidationError("--json prints the report, so the run needs --run-out FILE") }
+            if topN != nil { throw ValidationError("--top-n is for --candidates; use --depth with a run") }
+        } else {
+            guard let q = query, candidates != nil else {
+                throw ValidationError("give --query TEXT and --candidates FILE, or --run RUN --queries FILE --corpus FILE")
+            }
+            if q.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--query is empty") }
+            if collection.index != nil { throw ValidationError("--index is for reranking a run (--run)") }
+            if qrels != nil || runOut != nil || fuse { throw ValidationError("--qrels, --run-out and --fuse are for reranking a run (--run)") }
+        }
+        if task != nil && collection.index == nil { throw ValidationError("--task needs --index (tasks are saved in a collection)") }
+        if let n = topN, n < 1 { throw ValidationError("--top-n must be at least 1") }
+        if depth < 1 { throw ValidationError("--depth must be at least 1") }
+        if !(rrfK > 0) { throw ValidationError("--rrf-k must be positive") }
+        if tag.isEmpty || tag.contains(where: \.isWhitespace) { throw ValidationError("--tag must be one word") }
+        for e in queryOptions.examples where !e.contains("=>") {
+            throw ValidationError("--example '\(e)' must be written QUERY=>PASSAGE")
+        }
+    }
+
+    func run() throws {
+        if let query, let candidates { return try rerankCandidates(query: query, file: candidates) }
+        try rerankRun()
+    }
+
+    private var showProgress: Bool { !quiet && isatty(2) == 1 }
+
+    private func progressLine(_ what: String) -> (Int, Int) -> Void {
+        guard showProgress else { return { _, _ in } }
+        return { done, total in
+            FileHandle.standardError.write(Data("\r\(what) \(done)/\(total)\(done == total ? "\n" : "")".utf8))
+        }
+    }
+
+    private func readInput(_ path: String) throws -> Data {
+        if path == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+        guard let data = FileManager.default.contents(atPath: path) else { throw fail("\(path): cannot read it") }
+        return data
+    }
+
+    private func rerankCandidates(query: String, file: String) throws {
+        let data = try readInput(file)
+        let list = try attempt { try RerankInput.candidates(from: data, source: file == "-" ? "stdin" : file) }
+        let embedder = try loadEmbedder(collection.model, precision: try precision())
+        let kind = InputKind.query(instruct: queryOptions.instruct, examples: try queryOptions.allExamples())
+        let results = Array(embedder.rerank(query: query, kind: kind, candidates: list, progress: progressLine("embedding candidates"))
+            .prefix(topN ?? list.count))
+        if json {
+            struct Output: Encodable { let query: String; let model: String; let results: [RerankResult] }
+            return try printJSON(Output(query: query, model: embedder.folder.name, results: results))
+        }
+        for r in results {
+            let text = list[r.index].text.split(whereSeparator: \.isNewline).joined(separator: " ")
+            let preview = text.count > 80 ? text.prefix(79) + "…" : Substring(text)
+            print("\(r.rank). \(String(format: "%.4f", r.score))  \(r.id)  \(preview)")
+        }
+    }
+
+    private func precision() throws -> Precision {
+        guard let p = Precision(rawValue: collection.precision) else { throw fail("--precision must be f32 or bf16") }
+        if p == .bf16 && !Precision.bf16Supported { warnLine("this CPU has no AVX-512 BF16: running in f32") }
+        return p
+    }
+
+    private func rerankRun() throws {
+        let started = Date()
+        let runPath = runFile!, queriesPath = queries!
+        let input = try attempt { try TrecRun.parse(try readInput(runPath), source: runPath) }
+        let texts = try attempt { try RunReranker.queryTexts(URL(fileURLWithPath: queriesPath)) }
+        let wanted = input.queries.filter { texts[$0.id] != nil }
+        let needed = Set(wanted.flatMap { $0.documents.prefix(depth).map(\.id) })
+
+        let embedder: Embedder
+        let documentVectors: [String: [[Float]]]
+        var kind = InputKind.query(instruct: queryOptions.instruct, examples: try queryOptions.allExamples())
+        var embedded = 0
+        if let corpus {
+            embedder = try loadEmbedder(collection.model, precision: try precision())
+            let corpusTexts = try attempt { try RunReranker.corpusTexts(URL(fileURLWithPath: corpus), ids: needed, warn: warnLine) }
+            let ids = needed.filter { corpusTexts[$0] != nil }.sorted()
+            let vectors = embedder.embedInGroups(ids.map { corpusTexts[$0]! }, progress: progressLine("embedding documents"))
+            embedded = ids.count
+            documentVectors = Dictionary(uniqueKeysWithValues: zip(ids, vectors.map { [$0] }))
+        } else {
+            let c = try collection.open()
+            embedder = c.embedder
+            if case let .query(instruct, examples) = kind {
+                kind = try attempt { try c.queryKind(instruct: instruct, examples: examples, task: task) }
+            }
+            documentVectors = try attempt { try c.documentVectors(forRunIds: needed) }
+        }
+        let queryIds = wanted.map(\.id)
+        let queryVectors = Dictionary(uniqueKeysWithValues: zip(queryIds, embedder.embed(queryIds.map { texts[$0]! }, kind: kind)))
+        let (output, report) = RunReranker.rerank(input, queryVectors: queryVectors, documentVectors: documentVectors,
+                                                  depth: depth, fusionK: fuse ? rrfK : nil)
+        let formatted = output.formatted(tag: tag)
+        if let runOut {
+            try attempt { try formatted.write(toFile: runOut, atomically: true, encoding: .utf8) }
+        } else {
+            FileHandle.standardOutput.write(Data(formatted.utf8))
+        }
+
+        let seconds = Date().timeIntervalSince(started)
+        var before: EvaluationResult?, after: EvaluationResult?
+        if let qrels {
+            let judgements = try attempt { try Evaluation.readQrels(URL(fileURLWithPath: qrels)) }
+            before = Evaluation.score(runs: input.rankings, qrels: judgements)
+            after = Evaluation.score(runs: output.rankings, qrels: judgements)
+        }
+        if json {
+            struct Output: Encodable {
+                let report: RunRerankReport; let documentsEmbedded: Int; let seconds: Double
+                let input: EvaluationResult?; let reranked: EvaluationResult?
+                enum CodingKeys: String, CodingKey { case report, documentsEmbedded = "documents_embedded", seconds, input, reranked }
+            }
+            return try printJSON(Output(report: report, documentsEmbedded: embedded, seconds: (seconds * 1000).rounded() / 1000,
+                                        input: before, reranked: after))
+        }
+        if report.documentsMissing > 0 {
+            warnLine("\(report.documentsMissing) documents of the top \(depth) lists are not in the "
+                     + (corpus != nil ? "corpus" : "collection") + "; they stay below the reranked ones of their query")
+        }
+        if !report.queriesWithoutText.isEmpty {
+            warnLine("\(report.queriesWithoutText.count) queries of the run are not in \(queriesPath) "
+                     + "(\(report.queriesWithoutText.prefix(3).joined(separator: ", "))…); their lists are written back unchanged")
+        }
+        var lines = ["reranked \(report.queries) queries: \(report.pairsScored) documents scored"
+                     + (corpus != nil ? " (\(embedded) embedded)" : " (stored vectors)")
+                     + " in \(String(format: "%.1f", seconds)) s"]
+        if let before, let after {
+            for (name, r) in [("input run", before), ("reranked", after)] {
+                lines.append(String(format: "%@  nDCG@10 %.4f  recall@100 %.4f  MRR@10 %.4f  (%d queries)",
+                                    name.padding(toLength: 9, withPad: " ", startingAt: 0), r.ndcgAt10, r.recallAt100, r.mrrAt10, r.queries))
+            }
+        }
+        // The summary is the output when the run goes to a file; otherwise stdout carries the run.
+        let summary = Data((lines.joined(separator: "\n") + "\n").utf8)
+        (runOut != nil ? FileHandle.standardOutput : FileHandle.standardError).write(summary)
+    }
+}
