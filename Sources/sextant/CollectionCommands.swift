@@ -21,16 +21,25 @@ struct CollectionOptions: ParsableArguments {
     }
 
     func open(chunkTokens: Int? = nil, overlap: Int? = nil, mustExist: Bool = true) throws -> Collection {
-        if mustExist && !FileManager.default.fileExists(atPath: indexURL.appendingPathComponent("meta.sqlite").path) {
-            throw fail("\(indexURL.path) is not a collection yet: run sextant index FOLDER --index \(indexURL.path) first")
-        }
-        do {
-            guard let precision = Precision(rawValue: precision) else { throw fail("--precision must be f32 or bf16") }
-            return try Collection(directory: indexURL, model: model.map { URL(fileURLWithPath: $0) }, defaultModel: modelURL(nil),
-                                  chunkTokens: chunkTokens, overlapTokens: overlap, precision: precision, warn: warnLine)
-        } catch {
-            throw fail("\(error)")
-        }
+        try openCollection(indexURL, model: model, precision: precision, chunkTokens: chunkTokens, overlap: overlap, mustExist: mustExist)
+    }
+}
+
+/// Opens the collection in `directory` (which must exist unless `mustExist` is false), turning
+/// every failure into one clear line.
+func openCollection(_ directory: URL, model: String?, precision: String, chunkTokens: Int? = nil, overlap: Int? = nil,
+                    mustExist: Bool = true) throws -> Collection {
+    if mustExist && !FileManager.default.fileExists(atPath: directory.appendingPathComponent("meta.sqlite").path) {
+        throw fail("\(directory.path) is not a collection yet: run sextant index FOLDER --index \(directory.path) first")
+    }
+    do {
+        guard let precision = Precision(rawValue: precision) else { throw fail("--precision must be f32 or bf16") }
+        return try Collection(directory: directory, model: model.map { URL(fileURLWithPath: $0) }, defaultModel: modelURL(nil),
+                              chunkTokens: chunkTokens, overlapTokens: overlap, precision: precision, warn: warnLine)
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        throw fail("\(error)")
     }
 }
 

@@ -32,8 +32,14 @@ struct RerankCommand: ParsableCommand {
     @Option(help: "Document texts: a BEIR corpus.jsonl ({\"_id\", \"title\", \"text\"}); only the documents the run needs are embedded.")
     var corpus: String?
 
-    /// --index (use the collection's stored vectors: nothing is embedded again), --model, --precision.
-    @OptionGroup var collection: CollectionOptions
+    @Option(help: "Score the run's documents by the vectors stored in this collection (instead of --corpus): only the queries are embedded.")
+    var index: String?
+
+    @Option(help: "Model folder (default: $SEXTANT_MODEL, else models/all-MiniLM-L6-v2; with --index, the collection's model).")
+    var model: String?
+
+    @Option(help: "f32 (default) or bf16 (BERT on AVX-512 BF16 CPUs: faster, cosine ~0.9999 to f32).")
+    var precision: String = "f32"
 
     @Option(help: "Rerank each query's top N documents; the rest follow in their original order.")
     var depth: Int = 100
@@ -72,7 +78,7 @@ struct RerankCommand: ParsableCommand {
         }
         if runMode {
             guard runFile != nil, queries != nil else { throw ValidationError("--run needs --queries (and the other way round)") }
-            guard (corpus == nil) != (collection.index == nil) else {
+            guard (corpus == nil) != (index == nil) else {
                 throw ValidationError("give the documents' texts with --corpus FILE or their vectors with --index DIR (one of them)")
             }
             if json && runOut == nil { throw ValidationError("--json prints the report, so the run needs --run-out FILE") }
@@ -82,10 +88,11 @@ struct RerankCommand: ParsableCommand {
                 throw ValidationError("give --query TEXT and --candidates FILE, or --run RUN --queries FILE --corpus FILE")
             }
             if q.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--query is empty") }
-            if collection.index != nil { throw ValidationError("--index is for reranking a run (--run)") }
+            if index != nil { throw ValidationError("--index is for reranking a run (--run)") }
             if qrels != nil || runOut != nil || fuse { throw ValidationError("--qrels, --run-out and --fuse are for reranking a run (--run)") }
         }
-        if task != nil && collection.index == nil { throw ValidationError("--task needs --index (tasks are saved in a collection)") }
+        if task != nil && index == nil { throw ValidationError("--task needs --index (tasks are saved in a collection)") }
+        if Precision(rawValue: precision) == nil { throw ValidationError("--precision must be f32 or bf16") }
         if let n = topN, n < 1 { throw ValidationError("--top-n must be at least 1") }
         if depth < 1 { throw ValidationError("--depth must be at least 1") }
         if !(rrfK > 0) { throw ValidationError("--rrf-k must be positive") }
@@ -118,7 +125,7 @@ struct RerankCommand: ParsableCommand {
     private func rerankCandidates(query: String, file: String) throws {
         let data = try readInput(file)
         let list = try attempt { try RerankInput.candidates(from: data, source: file == "-" ? "stdin" : file) }
-        let embedder = try loadEmbedder(collection.model, precision: try precision())
+        let embedder = try loadEmbedder(model, precision: try parsedPrecision())
         let kind = InputKind.query(instruct: queryOptions.instruct, examples: try queryOptions.allExamples())
         let results = Array(embedder.rerank(query: query, kind: kind, candidates: list, progress: progressLine("embedding candidates"))
             .prefix(topN ?? list.count))
@@ -133,8 +140,8 @@ struct RerankCommand: ParsableCommand {
         }
     }
 
-    private func precision() throws -> Precision {
-        guard let p = Precision(rawValue: collection.precision) else { throw fail("--precision must be f32 or bf16") }
+    private func parsedPrecision() throws -> Precision {
+        guard let p = Precision(rawValue: precision) else { throw fail("--precision must be f32 or bf16") }
         if p == .bf16 && !Precision.bf16Supported { warnLine("this CPU has no AVX-512 BF16: running in f32") }
         return p
     }
@@ -152,14 +159,14 @@ struct RerankCommand: ParsableCommand {
         var kind = InputKind.query(instruct: queryOptions.instruct, examples: try queryOptions.allExamples())
         var embedded = 0
         if let corpus {
-            embedder = try loadEmbedder(collection.model, precision: try precision())
+            embedder = try loadEmbedder(model, precision: try parsedPrecision())
             let corpusTexts = try attempt { try RunReranker.corpusTexts(URL(fileURLWithPath: corpus), ids: needed, warn: warnLine) }
             let ids = needed.filter { corpusTexts[$0] != nil }.sorted()
             let vectors = embedder.embedInGroups(ids.map { corpusTexts[$0]! }, progress: progressLine("embedding documents"))
             embedded = ids.count
             documentVectors = Dictionary(uniqueKeysWithValues: zip(ids, vectors.map { [$0] }))
         } else {
-            let c = try collection.open()
+            let c = try openCollection(URL(fileURLWithPath: index!), model: model, precision: precision)
             embedder = c.embedder
             if case let .query(instruct, examples) = kind {
                 kind = try attempt { try c.queryKind(instruct: instruct, examples: examples, task: task) }

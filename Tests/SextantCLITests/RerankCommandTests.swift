@@ -117,6 +117,8 @@ func runLists(_ text: String) -> [String: [String]] {
             (["rerank", "--query", "x", "--candidates", path("dup.jsonl")], "share the id 'a'"),
             (["rerank", "--query", "x", "--candidates", path("nothing.jsonl")], "cannot read"),
             (["rerank", "--query", "x", "--candidates", path("dup.jsonl"), "--top-n", "0"], "--top-n"),
+            (["rerank", "--query", "x", "--candidates", path("dup.jsonl"), "--precision", "f16"], "--precision"),
+            (["rerank", "--query", "x", "--candidates", path("dup.jsonl"), "--task", "t"], "--task needs --index"),
             (["rerank", "--query", "x", "--candidates", path("dup.jsonl"), "--run", path("run.trec")], "either"),
             (["rerank", "--run", path("run.trec"), "--queries", path("queries.jsonl")], "--corpus FILE or their vectors with --index"),
             (["rerank", "--run", path("bad.trec"), "--queries", path("queries.jsonl"), "--corpus", path("corpus.jsonl")], "bad.trec: line 2"),
