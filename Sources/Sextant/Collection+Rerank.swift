@@ -17,7 +17,7 @@ extension Collection {
     }
 
     /// The stored chunk vectors of the documents a run names, by the run's document id. An id
-    /// names the document whose path is the id, else the BEIR record `…#id`, else the file
+    /// names the document whose path is the id, else the BEIR record `….jsonl#id`, else the file
     /// named `id`; ids that match several documents are an error, ids that match none are left
     /// out. No text is embedded again.
     public func documentVectors(forRunIds ids: Set<String>) throws -> [String: [[Float]]] {
@@ -25,8 +25,12 @@ extension Collection {
         var byRecord: [String: [String]] = [:]
         var byFileName: [String: [String]] = [:]
         for p in paths {
-            if let hash = p.lastIndex(of: "#") { byRecord[String(p[p.index(after: hash)...]), default: []].append(p) }
-            byFileName[(p as NSString).lastPathComponent, default: []].append(p)
+            // BEIR records are "FILE.jsonl#ID" (the id may hold '#' and '/'); files match by name.
+            if let marker = p.range(of: ".jsonl#", options: .caseInsensitive) {
+                byRecord[String(p[marker.upperBound...]), default: []].append(p)
+            } else {
+                byFileName[(p as NSString).lastPathComponent, default: []].append(p)
+            }
         }
         let exact = Set(paths)
         var pathToId: [String: String] = [:]

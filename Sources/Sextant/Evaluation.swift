@@ -63,11 +63,22 @@ public enum Evaluation {
         return EvaluationResult(ndcgAt10: ndcg / n, recallAt100: recall / n, mrrAt10: mrr / n, queries: judged.count)
     }
 
-    /// A TREC run file: `qid Q0 docid rank score tag` lines.
+    /// A TREC run file: `qid Q0 docid rank score tag` lines, in the given order. Scores are
+    /// written with 6 decimals and made strictly decreasing within a query (a tie, also one made
+    /// by rounding, is lowered by 0.000001), so that `trec_eval`, which orders by score, reads
+    /// the documents in the order written.
     public static func trecRun(_ runs: [(query: String, docs: [(id: String, score: Double)])], tag: String) -> String {
         var out = ""
         for (q, docs) in runs {
-            for (i, d) in docs.enumerated() { out += "\(q) Q0 \(d.id) \(i + 1) \(String(format: "%.6f", d.score)) \(tag)\n" }
+            var last = Int64.max   // in millionths
+            for (i, d) in docs.enumerated() {
+                var micros = Int64(((d.score.isNaN ? -9e12 : min(max(d.score, -9e12), 9e12)) * 1e6).rounded())
+                if micros >= last { micros = last - 1 }
+                last = micros
+                let sign = micros < 0 ? "-" : ""
+                let magnitude = micros.magnitude
+                out += "\(q) Q0 \(d.id) \(i + 1) \(sign)\(magnitude / 1_000_000).\(String(format: "%06llu", magnitude % 1_000_000)) \(tag)\n"
+            }
         }
         return out
     }

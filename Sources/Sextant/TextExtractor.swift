@@ -86,18 +86,25 @@ public enum TextExtractor {
         var docs: [ExtractedDocument] = []
         var bad = 0
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
-            guard let obj = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
-                  let body = obj["text"] as? String else {
+            guard let record = beirRecord(Data(line.utf8), position: i + 1) else {
                 bad += 1
                 if bad <= 3 { warn("\(path): line \(i + 1) is not a BEIR record {\"_id\", \"title\", \"text\"}; skipped") }
                 continue
             }
-            let id = (obj["_id"] as? String) ?? (obj["_id"] as? Int).map(String.init) ?? String(i + 1)
-            let title = obj["title"] as? String ?? ""
-            docs.append(ExtractedDocument(key: path + "#" + id, title: title, text: title.isEmpty ? body : title + ". " + body, markdown: false))
+            docs.append(ExtractedDocument(key: path + "#" + record.id, title: record.title, text: record.text, markdown: false))
         }
         if docs.isEmpty { throw SkipReason(description: "no BEIR records ({\"_id\", \"title\", \"text\"} per line)") }
         return docs
+    }
+
+    /// One BEIR record: its id (`_id`, else the line number), title and indexed text (title +
+    /// ". " + text, or the text alone without a title); nil when the line is not a record.
+    public static func beirRecord(_ line: Data, position: Int) -> (id: String, title: String, text: String)? {
+        guard let obj = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any],
+              let body = obj["text"] as? String else { return nil }
+        let id = (obj["_id"] as? String) ?? (obj["_id"] as? Int).map(String.init) ?? String(position)
+        let title = obj["title"] as? String ?? ""
+        return (id, title, title.isEmpty ? body : title + ". " + body)
     }
 
     static func pdf(_ url: URL) throws -> ExtractedDocument {

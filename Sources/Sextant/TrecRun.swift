@@ -23,9 +23,10 @@ public struct TrecRun: Sendable, Equatable {
         a.queries.count == b.queries.count && zip(a.queries, b.queries).allSatisfy { $0.id == $1.id && $0.documents == $1.documents }
     }
 
-    /// Parses a run. Within a query, documents are ordered by score (higher first), then by the
-    /// rank column, as `trec_eval` reads them. Malformed lines, non-finite scores and a document
-    /// listed twice for one query are errors that name the line.
+    /// Parses a run. Within a query, documents are ordered by score (higher first); equal scores
+    /// keep the order of the rank column (`trec_eval` would break such ties by document id).
+    /// Malformed lines, non-finite scores and a document listed twice for one query are errors
+    /// that name the line.
     public static func parse(_ data: Data, source: String) throws -> TrecRun {
         guard let text = String(data: data, encoding: .utf8) else {
             throw SextantError(.invalidArgument, "\(source): not UTF-8 text (expected a TREC run: qid Q0 docid rank score tag)")
@@ -77,8 +78,8 @@ public struct RunRerankReport: Sendable, Codable {
     public var queriesWithoutText: [String] = []
     /// (query, document) pairs scored by the embedder.
     public var pairsScored = 0
-    /// Documents of the run's top lists missing from the corpus or collection: kept below the
-    /// scored ones of their query, in their original order.
+    /// Distinct documents of the reranked lists missing from the corpus or collection: kept
+    /// below the scored ones of their queries, in their original order.
     public var documentsMissing = 0
 
     enum CodingKeys: String, CodingKey {
@@ -98,6 +99,7 @@ public enum RunReranker {
     public static func rerank(_ run: TrecRun, queryVectors: [String: [Float]], documentVectors: [String: [[Float]]],
                               depth: Int, fusionK: Double? = nil) -> (run: TrecRun, report: RunRerankReport) {
         var report = RunRerankReport()
+        var missing = Set<String>()
         var out: [(id: String, documents: [TrecRun.Entry])] = []
         for (qid, documents) in run.queries {
             guard let q = queryVectors[qid] else {
@@ -117,22 +119,26 @@ public enum RunReranker {
                 }
             }
             report.pairsScored += scored.count
-            report.documentsMissing += unscored.count
+            missing.formUnion(unscored)
             // Stable: equal scores keep the original order.
             let dense = scored.enumerated().sorted {
                 $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset
             }.map(\.element)
             var ranked: [TrecRun.Entry]
             if let k = fusionK {
-                ranked = reciprocalRankFusion([head.map(\.id), dense.map(\.id)], k: k).map { TrecRun.Entry(id: $0.id, score: $0.score) }
+                // Reciprocal-rank fusion of each scored document's place in the run and in the
+                // embedder's order; documents without a vector are not fused (they follow).
+                let originalRank = Dictionary(uniqueKeysWithValues: head.enumerated().map { ($1.id, $0 + 1) })
+                ranked = dense.enumerated().map { denseRank, d in
+                    TrecRun.Entry(id: d.id, score: 1 / (k + Double(originalRank[d.id]!)) + 1 / (k + Double(denseRank + 1)))
+                }
+                ranked.sort { $0.score != $1.score ? $0.score > $1.score : originalRank[$0.id]! < originalRank[$1.id]! }
             } else {
                 ranked = dense.map { TrecRun.Entry(id: $0.id, score: $0.score) }
-                    + unscored.map { TrecRun.Entry(id: $0, score: 0) }
             }
-            // Everything not ranked by score: strictly decreasing scores below the last scored one.
-            let scoredCount = fusionK == nil ? dense.count : ranked.count
-            let tail = documents.dropFirst(depth).map(\.id)
-            ranked += tail.map { TrecRun.Entry(id: $0, score: 0) }
+            // Everything not scored: in the run's order, with decreasing scores below the last scored one.
+            let scoredCount = ranked.count
+            ranked += (unscored + documents.dropFirst(depth).map(\.id)).map { TrecRun.Entry(id: $0, score: 0) }
             var floor = ranked.prefix(scoredCount).last?.score ?? 0
             for i in scoredCount..<ranked.count {
                 floor -= 0.001
@@ -140,26 +146,36 @@ public enum RunReranker {
             }
             out.append((qid, ranked))
         }
+        report.documentsMissing = missing.count
         return (TrecRun(queries: out), report)
     }
 
     /// Texts of the BEIR corpus records (`{"_id", "title", "text"}` → title + ". " + text, as
-    /// indexing reads them) whose ids are in `ids`.
+    /// indexing reads them) whose ids are in `ids`. The file is read line by line from a memory
+    /// map, so only the texts asked for are kept.
     public static func corpusTexts(_ url: URL, ids: Set<String>, warn: (String) -> Void) throws -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
+        guard let data = try? Data(contentsOf: url, options: .alwaysMapped) else {
             throw SextantError(.notFound, "\(url.path): cannot read the corpus")
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw SextantError(.invalidArgument, "\(url.path): the corpus is not UTF-8 text")
-        }
-        let docs: [ExtractedDocument]
-        do { docs = try TextExtractor.beir(text, path: "", warn: warn) } catch let e as SkipReason {
-            throw SextantError(.invalidArgument, "\(url.path): \(e.description)")
-        }
         var texts: [String: String] = [:]
-        for d in docs {
-            let id = String(d.key.dropFirst())   // the key is "#" + id
-            if ids.contains(id) { texts[id] = d.text }
+        var records = 0, bad = 0, lineNumber = 0
+        var start = data.startIndex
+        while start < data.endIndex {
+            lineNumber += 1
+            let end = data[start...].firstIndex(of: UInt8(ascii: "\n")) ?? data.endIndex
+            let line = data[start..<end]
+            start = end < data.endIndex ? end + 1 : end
+            if line.allSatisfy({ [0x20, 0x09, 0x0D].contains($0) }) { continue }
+            guard let record = TextExtractor.beirRecord(Data(line), position: lineNumber) else {
+                bad += 1
+                if bad <= 3 { warn("\(url.path): line \(lineNumber) is not a BEIR record {\"_id\", \"title\", \"text\"}; skipped") }
+                continue
+            }
+            records += 1
+            if ids.contains(record.id) { texts[record.id] = record.text }
+        }
+        if records == 0 {
+            throw SextantError(.invalidArgument, "\(url.path): no BEIR records ({\"_id\", \"title\", \"text\"} per line)")
         }
         return texts
     }

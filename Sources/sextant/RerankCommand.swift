@@ -41,14 +41,14 @@ struct RerankCommand: ParsableCommand {
     @Option(help: "f32 (default) or bf16 (BERT on AVX-512 BF16 CPUs: faster, cosine ~0.9999 to f32).")
     var precision: String = "f32"
 
-    @Option(help: "Rerank each query's top N documents; the rest follow in their original order.")
-    var depth: Int = 100
+    @Option(help: "Rerank each query's top N documents; the rest follow in their original order (default 100).")
+    var depth: Int?
 
     @Flag(help: "Fuse the original ranking with the embedder's by reciprocal rank instead of replacing it.")
     var fuse = false
 
-    @Option(help: "k of the reciprocal-rank fusion.")
-    var rrfK: Double = 60
+    @Option(help: "k of the reciprocal-rank fusion (default 60).")
+    var rrfK: Double?
 
     @Option(help: "Write the reranked run here (default: stdout).")
     var runOut: String?
@@ -56,8 +56,8 @@ struct RerankCommand: ParsableCommand {
     @Option(help: "Relevance judgements (BEIR qrels/test.tsv): report nDCG@10, recall@100 and MRR@10 before and after.")
     var qrels: String?
 
-    @Option(help: "The run tag written in the last column.")
-    var tag: String = "sextant-rerank"
+    @Option(help: "The run tag written in the last column (default sextant-rerank).")
+    var tag: String?
 
     @OptionGroup var queryOptions: QueryOptions
 
@@ -89,14 +89,17 @@ struct RerankCommand: ParsableCommand {
             }
             if q.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--query is empty") }
             if index != nil { throw ValidationError("--index is for reranking a run (--run)") }
-            if qrels != nil || runOut != nil || fuse { throw ValidationError("--qrels, --run-out and --fuse are for reranking a run (--run)") }
+            if qrels != nil || runOut != nil || fuse || depth != nil || rrfK != nil || tag != nil {
+                throw ValidationError("--qrels, --run-out, --depth, --fuse, --rrf-k and --tag are for reranking a run (--run)")
+            }
         }
         if task != nil && index == nil { throw ValidationError("--task needs --index (tasks are saved in a collection)") }
         if Precision(rawValue: precision) == nil { throw ValidationError("--precision must be f32 or bf16") }
         if let n = topN, n < 1 { throw ValidationError("--top-n must be at least 1") }
-        if depth < 1 { throw ValidationError("--depth must be at least 1") }
-        if !(rrfK > 0) { throw ValidationError("--rrf-k must be positive") }
-        if tag.isEmpty || tag.contains(where: \.isWhitespace) { throw ValidationError("--tag must be one word") }
+        if let d = depth, d < 1 { throw ValidationError("--depth must be at least 1") }
+        if let k = rrfK, !(k > 0 && k.isFinite) { throw ValidationError("--rrf-k must be a positive number") }
+        if let t = tag, t.isEmpty || t.contains(where: \.isWhitespace) { throw ValidationError("--tag must be one word") }
+        if rrfK != nil && !fuse { throw ValidationError("--rrf-k needs --fuse") }
         for e in queryOptions.examples where !e.contains("=>") {
             throw ValidationError("--example '\(e)' must be written QUERY=>PASSAGE")
         }
@@ -149,15 +152,24 @@ struct RerankCommand: ParsableCommand {
     private func rerankRun() throws {
         let started = Date()
         let runPath = runFile!, queriesPath = queries!
+        let depth = self.depth ?? 100
         let input = try attempt { try TrecRun.parse(try readInput(runPath), source: runPath) }
         let texts = try attempt { try RunReranker.queryTexts(URL(fileURLWithPath: queriesPath)) }
+        let judgements = try qrels.map { path in try attempt { try Evaluation.readQrels(URL(fileURLWithPath: path)) } }
         let wanted = input.queries.filter { texts[$0.id] != nil }
+        guard !wanted.isEmpty else {
+            throw fail("""
+                none of the run's \(input.queries.count) queries is in \(queriesPath) \
+                (run ids such as '\(input.queries[0].id)', file ids such as '\(texts.keys.sorted().first ?? "none")')
+                """)
+        }
         let needed = Set(wanted.flatMap { $0.documents.prefix(depth).map(\.id) })
 
         let embedder: Embedder
         let documentVectors: [String: [[Float]]]
         var kind = InputKind.query(instruct: queryOptions.instruct, examples: try queryOptions.allExamples())
         var embedded = 0
+        let source = corpus ?? index!
         if let corpus {
             embedder = try loadEmbedder(model, precision: try parsedPrecision())
             let corpusTexts = try attempt { try RunReranker.corpusTexts(URL(fileURLWithPath: corpus), ids: needed, warn: warnLine) }
@@ -166,31 +178,40 @@ struct RerankCommand: ParsableCommand {
             embedded = ids.count
             documentVectors = Dictionary(uniqueKeysWithValues: zip(ids, vectors.map { [$0] }))
         } else {
-            let c = try openCollection(URL(fileURLWithPath: index!), model: model, precision: precision)
+            _ = try parsedPrecision()   // for its warning
+            let c = try openCollection(URL(fileURLWithPath: source), model: model, precision: precision)
             embedder = c.embedder
             if case let .query(instruct, examples) = kind {
                 kind = try attempt { try c.queryKind(instruct: instruct, examples: examples, task: task) }
             }
             documentVectors = try attempt { try c.documentVectors(forRunIds: needed) }
         }
+        guard !documentVectors.isEmpty else {
+            throw fail("none of the \(needed.count) documents the run lists is in \(source) (run ids such as '\(needed.sorted()[0])')")
+        }
         let queryIds = wanted.map(\.id)
         let queryVectors = Dictionary(uniqueKeysWithValues: zip(queryIds, embedder.embed(queryIds.map { texts[$0]! }, kind: kind)))
         let (output, report) = RunReranker.rerank(input, queryVectors: queryVectors, documentVectors: documentVectors,
-                                                  depth: depth, fusionK: fuse ? rrfK : nil)
-        let formatted = output.formatted(tag: tag)
+                                                  depth: depth, fusionK: fuse ? (rrfK ?? 60) : nil)
+        let formatted = output.formatted(tag: tag ?? "sextant-rerank")
         if let runOut {
             try attempt { try formatted.write(toFile: runOut, atomically: true, encoding: .utf8) }
         } else {
             FileHandle.standardOutput.write(Data(formatted.utf8))
         }
 
-        let seconds = Date().timeIntervalSince(started)
-        var before: EvaluationResult?, after: EvaluationResult?
-        if let qrels {
-            let judgements = try attempt { try Evaluation.readQrels(URL(fileURLWithPath: qrels)) }
-            before = Evaluation.score(runs: input.rankings, qrels: judgements)
-            after = Evaluation.score(runs: output.rankings, qrels: judgements)
+        if report.documentsMissing > 0 {
+            warnLine("\(report.documentsMissing) of the \(needed.count) documents in the top \(depth) lists are not in \(source); "
+                     + "they stay below the reranked ones of their queries")
         }
+        if !report.queriesWithoutText.isEmpty {
+            let some = report.queriesWithoutText.prefix(3).joined(separator: ", ") + (report.queriesWithoutText.count > 3 ? ", …" : "")
+            warnLine("\(report.queriesWithoutText.count) queries of the run are not in \(queriesPath) (\(some)); "
+                     + "their lists are written back unchanged")
+        }
+        let seconds = Date().timeIntervalSince(started)
+        let before = judgements.map { Evaluation.score(runs: input.rankings, qrels: $0) }
+        let after = judgements.map { Evaluation.score(runs: output.rankings, qrels: $0) }
         if json {
             struct Output: Encodable {
                 let report: RunRerankReport; let documentsEmbedded: Int; let seconds: Double
@@ -199,14 +220,6 @@ struct RerankCommand: ParsableCommand {
             }
             return try printJSON(Output(report: report, documentsEmbedded: embedded, seconds: (seconds * 1000).rounded() / 1000,
                                         input: before, reranked: after))
-        }
-        if report.documentsMissing > 0 {
-            warnLine("\(report.documentsMissing) documents of the top \(depth) lists are not in the "
-                     + (corpus != nil ? "corpus" : "collection") + "; they stay below the reranked ones of their query")
-        }
-        if !report.queriesWithoutText.isEmpty {
-            warnLine("\(report.queriesWithoutText.count) queries of the run are not in \(queriesPath) "
-                     + "(\(report.queriesWithoutText.prefix(3).joined(separator: ", "))…); their lists are written back unchanged")
         }
         var lines = ["reranked \(report.queries) queries: \(report.pairsScored) documents scored"
                      + (corpus != nil ? " (\(embedded) embedded)" : " (stored vectors)")

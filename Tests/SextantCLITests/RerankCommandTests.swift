@@ -81,7 +81,8 @@ func runLists(_ text: String) -> [String: [String]] {
         #expect(lists["q2"]?.first == "d4" && lists["q2"]?.last == "gone", "\(text)")   // missing text: below the scored ones
         #expect(lists["q3"] == ["d1"])   // no query text: unchanged
         #expect(Set(lists["q2"] ?? []) == ["d3", "gone", "d4", "d5"])
-        #expect(r.stderr.contains("1 documents") && r.stderr.contains("1 queries of the run are not in"), "\(r.stderr)")
+        #expect(r.stderr.contains("1 of the 6 documents in the top 100 lists are not in") && r.stderr.contains("1 queries of the run are not in"),
+                "\(r.stderr)")
         #expect(r.stdout.contains("reranked   nDCG@10 1.0000"), "\(r.stdout)")
         #expect(text.split(separator: "\n").allSatisfy { $0.hasSuffix(" sextant-rerank") && $0.split(separator: " ").count == 6 })
 
@@ -110,6 +111,8 @@ func runLists(_ text: String) -> [String: [String]] {
         let path = { dir.appendingPathComponent($0).path }
         try Data("q1 Q0 d1 1 7.0 bm25\nq1 Q0 d2 x 6.0 bm25\n".utf8).write(to: dir.appendingPathComponent("bad.trec"))
         try Data("{\"id\": \"a\", \"text\": \"x\"}\n{\"id\": \"a\", \"text\": \"y\"}\n".utf8).write(to: dir.appendingPathComponent("dup.jsonl"))
+        try Data("1\tsome query\n".utf8).write(to: dir.appendingPathComponent("other-queries.tsv"))
+        try Data("{\"_id\": \"x1\", \"text\": \"unrelated\"}\n".utf8).write(to: dir.appendingPathComponent("other-corpus.jsonl"))
         let cases: [([String], String)] = [
             (["rerank"], "--query"),
             (["rerank", "--query", "x"], "--candidates"),
@@ -118,6 +121,10 @@ func runLists(_ text: String) -> [String: [String]] {
             (["rerank", "--query", "x", "--candidates", path("nothing.jsonl")], "cannot read"),
             (["rerank", "--query", "x", "--candidates", path("dup.jsonl"), "--top-n", "0"], "--top-n"),
             (["rerank", "--query", "x", "--candidates", path("dup.jsonl"), "--precision", "f16"], "--precision"),
+            (["rerank", "--query", "x", "--candidates", path("dup.jsonl"), "--depth", "5"], "are for reranking a run"),
+            (["rerank", "--run", path("run.trec"), "--queries", path("queries.jsonl"), "--corpus", path("corpus.jsonl"), "--rrf-k", "5"], "--rrf-k needs --fuse"),
+            (["rerank", "--run", path("run.trec"), "--queries", path("other-queries.tsv"), "--corpus", path("corpus.jsonl")], "none of the run's 3 queries is in"),
+            (["rerank", "--run", path("run.trec"), "--queries", path("queries.jsonl"), "--corpus", path("other-corpus.jsonl")], "none of the 6 documents"),
             (["rerank", "--query", "x", "--candidates", path("dup.jsonl"), "--task", "t"], "--task needs --index"),
             (["rerank", "--query", "x", "--candidates", path("dup.jsonl"), "--run", path("run.trec")], "either"),
             (["rerank", "--run", path("run.trec"), "--queries", path("queries.jsonl")], "--corpus FILE or their vectors with --index"),
@@ -133,10 +140,11 @@ func runLists(_ text: String) -> [String: [String]] {
             #expect(r.status != 0 && r.stderr.contains(expected), "\(arguments): \(r.stderr)")
             #expect(r.stdout.isEmpty, "\(arguments)")
         }
-        // A run that fails leaves an existing output file as it was.
+        // A run that fails on any input (here the judgements, read last) leaves the output file as it was.
         try Data("keep\n".utf8).write(to: dir.appendingPathComponent("keep.trec"))
-        _ = try runSextant(["rerank", "--run", path("bad.trec"), "--queries", path("queries.jsonl"), "--corpus", path("corpus.jsonl"),
-                            "--run-out", path("keep.trec")])
+        let failed = try runSextant(["rerank", "--run", path("run.trec"), "--queries", path("queries.jsonl"), "--corpus", path("corpus.jsonl"),
+                                     "--run-out", path("keep.trec"), "--qrels", path("no-qrels.tsv")])
+        #expect(failed.status != 0 && failed.stderr.contains("no-qrels.tsv"), "\(failed.stderr)")
         #expect(try String(contentsOfFile: path("keep.trec"), encoding: .utf8) == "keep\n")
     }
 }

@@ -21,9 +21,19 @@ func errorMessage(_ body: () throws -> Any) -> String? {
         #expect(run.queries.map(\.id) == ["q2", "q1"])
         #expect(run.queries[0].documents.map(\.id) == ["a", "b", "c"])   // by score, then rank
         #expect(run.queries[1].documents.map(\.score) == [7, -1000])
-        let again = try TrecRun.parse(Data(run.formatted(tag: "t").utf8), source: "again")
-        #expect(again == run)
         #expect(run.rankings["q2"] == ["a", "b", "c"])
+        // Written back, the tie b = c becomes strictly decreasing, so the order survives any reader.
+        let written = run.formatted(tag: "t")
+        #expect(written.split(separator: "\n").prefix(3) == ["q2 Q0 a 1 2.500000 t", "q2 Q0 b 2 1.500000 t", "q2 Q0 c 3 1.499999 t"])
+        let again = try TrecRun.parse(Data(written.utf8), source: "again")
+        #expect(again.rankings == run.rankings && again.queries.map(\.id) == ["q2", "q1"])
+    }
+
+    @Test func writtenScoresAreStrictlyDecreasingAfterRounding() {
+        let text = Evaluation.trecRun([("q", [("a", 0.1234564), ("b", 0.1234561), ("c", 0.1234559), ("d", -0.5), ("e", -0.5), ("f", .nan)])],
+                                      tag: "x")
+        let scores = text.split(separator: "\n").map { $0.split(separator: " ")[4] }
+        #expect(scores == ["0.123456", "0.123455", "0.123454", "-0.500000", "-0.500001", "-9000000000000.000000"])
     }
 
     @Test func malformedRunsNameTheLine() {
@@ -72,6 +82,18 @@ func errorMessage(_ body: () throws -> Any) -> String? {
         #expect(report.documentsMissing == 1 && report.pairsScored == 5)
         let scores = out.queries[0].documents.map(\.score)
         #expect(zip(scores, scores.dropFirst()).allSatisfy { $0 > $1 })
+    }
+
+    @Test func fusionKeepsDocumentsWithoutVectorsBelow() {
+        // "e" is first in the run but has no vector: it follows the fused documents, even b, whose
+        // fused score 1/4 + 1/4 equals what e's first place alone would give (1/2, k = 1).
+        let run = TrecRun(queries: [("q", ["e", "a", "b", "c", "d"].map { TrecRun.Entry(id: $0, score: 1) }),
+                                    ("r", ["e", "d"].map { TrecRun.Entry(id: $0, score: 1) })])
+        let (out, report) = RunReranker.rerank(run, queryVectors: ["q": [1, 0], "r": [1, 0]], documentVectors: documents, depth: 10, fusionK: 1)
+        // d = 1/6 + 1/2, a = 1/3 + 1/5 = c (a first: earlier in the run), b = 1/4 + 1/4.
+        #expect(out.queries[0].documents.map(\.id) == ["d", "a", "c", "b", "e"])
+        #expect(out.queries[1].documents.map(\.id) == ["d", "e"])
+        #expect(report.documentsMissing == 1 && report.pairsScored == 5)
     }
 
     @Test func fusionMixesTheOriginalAndDenseRanks() {
@@ -145,12 +167,13 @@ func errorMessage(_ body: () throws -> Any) -> String? {
         let root = try makeTree([
             "a/corpus.jsonl": "{\"_id\": \"1\", \"title\": \"Bread\", \"text\": \"bake it\"}\n{\"_id\": \"2\", \"title\": \"\", \"text\": \"soup\"}\n",
             "b/notes.md": "# Notes\n\nWings and flaps.\n",
+            "b/more.jsonl": "{\"_id\": \"x#y/z\", \"text\": \"odd id\"}\n",
         ])
         let c = try openCollection(newIndexDirectory())
         _ = try c.sync(SyncOptions(folders: [root]))
         let notes = root.appendingPathComponent("b/notes.md").standardizedFileURL.path
-        let vectors = try c.documentVectors(forRunIds: ["1", "2", "notes.md", notes + "x", "missing"])
-        #expect(Set(vectors.keys) == ["1", "2", "notes.md"])
+        let vectors = try c.documentVectors(forRunIds: ["1", "2", "notes.md", notes + "x", "missing", "x#y/z", "z", "y/z"])
+        #expect(Set(vectors.keys) == ["1", "2", "notes.md", "x#y/z"])
         let byPath = try c.documentVectors(forRunIds: [notes])
         #expect(byPath[notes] == vectors["notes.md"])
         // The stored vector is the passage embedding of the record's title + ". " + text.
