@@ -169,10 +169,19 @@ public final class Collection {
         try saveIndex()
     }
 
+    /// Saves the index after a change. Deletes give their space back: an index with at most half
+    /// of its slots live is rebuilt compactly from SQLite, and SQLite returns its free pages.
     func saveIndex() throws {
+        let slots = index.slotCount
+        if slots - index.count >= max(256, slots / 2) {
+            var items: [(id: UInt64, vector: [Float])] = []
+            try store.forEachVector { id, _, vector in items.append((UInt64(id), vector)) }
+            try index.compact(from: items)   // in place: searches running meanwhile keep their index
+        }
         let generation = try store.generation()
         try index.save(to: indexURL)
         try store.setValue(String(generation), forKey: "index_generation")
+        do { try store.reclaimSpace() } catch { warn("\(error) (the collection is intact; the space is reused by later additions)") }
     }
 
     // MARK: Sync

@@ -97,6 +97,11 @@ public final class CollectionStore: @unchecked Sendable {
             var config = Configuration()
             config.busyMode = .timeout(10)
             pool = try DatabasePool(path: url.path, configuration: config)
+            // A new database gives the pages of deleted rows back (see `reclaimSpace`); the
+            // mode must be chosen before the first table exists.
+            try pool.writeWithoutTransaction { db in
+                if try !db.tableExists("manifest") { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+            }
             try Self.migrator.migrate(pool)
         } catch {
             throw StoreError(.cannotOpen, "\(url.path): cannot open the collection database (\(error))")
@@ -192,6 +197,35 @@ public final class CollectionStore: @unchecked Sendable {
         [url.path, url.path + "-wal", url.path + "-shm"].reduce(0) { total, path in
             total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0)
         }
+    }
+
+    /// Gives the pages of deleted rows back to the file system once there are enough of them
+    /// (64 pages and a sixteenth of the file): an incremental vacuum, then a checkpoint that
+    /// empties the write-ahead log. A database made without auto-vacuum is converted by one full
+    /// VACUUM once a quarter of its pages are free. Returns the bytes freed.
+    @discardableResult
+    public func reclaimSpace() throws -> Int64 {
+        let before = bytesOnDisk()
+        do {
+            let vacuumed = try pool.writeWithoutTransaction { db -> Bool in
+                let free = try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+                let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+                guard free >= max(64, pages / 16) else { return false }
+                if try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") == 0 {
+                    guard free * 4 >= pages else { return false }
+                    try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                    try db.execute(sql: "VACUUM")
+                } else {
+                    try db.execute(sql: "PRAGMA incremental_vacuum")
+                }
+                return true
+            }
+            guard vacuumed else { return 0 }
+            _ = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        } catch {
+            throw StoreError.database(error, "\(url.path): reclaiming the space of deleted rows")
+        }
+        return max(0, before - bytesOnDisk())
     }
 
     /// A counter bumped by every change of chunks; the vector index records the generation it reflects.

@@ -61,6 +61,20 @@ public final class HNSWIndex: @unchecked Sendable {
         return index
     }
 
+    /// Rebuilds the graph from `items` (every live vector, e.g. from the caller's store), so that
+    /// the slots of deleted vectors are given back. The new graph is built aside and swapped in
+    /// under the write lock; searches before the swap see the old one.
+    public func compact(from items: [(id: UInt64, vector: [Float])]) throws {
+        let fresh = try HNSWIndex.rebuild(dimensions: dimensions, metric: metric, parameters: parameters, from: items)
+        let (freshGraph, freshSlots, freshPending) = fresh.lock.reading { (fresh.graph, fresh.slotOf, fresh.pending) }
+        lock.writing {
+            graph = freshGraph
+            slotOf = freshSlots
+            pending = freshPending
+            insertsSinceConnectivity = 0
+        }
+    }
+
     /// Where full vectors come from when the index does not store them.
     public var vectorSource: FullVectorSource? {
         get { lock.reading { source } }
@@ -70,6 +84,12 @@ public final class HNSWIndex: @unchecked Sendable {
     /// Live vectors in the index.
     public var count: Int {
         lock.reading { graph.map { $0.liveCount } ?? pending.ids.count }
+    }
+
+    /// Slots held in memory and in the index file: the live vectors, tombstones and freed slots
+    /// (reused by later inserts). Well above `count` after many deletes.
+    public var slotCount: Int {
+        lock.reading { graph.map { $0.slotCount } ?? pending.ids.count }
     }
 
     /// Whether `id` is in the index.

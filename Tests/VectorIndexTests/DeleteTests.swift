@@ -41,6 +41,37 @@ final class DeleteTests: XCTestCase {
         try index.checkInvariants()
     }
 
+    /// Compaction gives the slots of deleted vectors back, keeps recall, and is safe while
+    /// searches run.
+    func testCompactGivesSlotsBackUnderConcurrentSearches() throws {
+        let p = HNSWParameters(trainingSize: 500)
+        let index = try TestData.build(Self.base, metric: .cosine, parameters: p)
+        let liveIds = (0..<UInt64(Self.base.count)).filter { $0 % 3 == 0 }
+        for id in 0..<UInt64(Self.base.count) where id % 3 != 0 { try index.remove(id: id) }
+        XCTAssertEqual(index.slotCount, 3000)
+        let liveBase = liveIds.map { Self.base[Int($0)] }
+        let searching = DispatchGroup()
+        let failures = ManagedAtomicCounter()
+        for t in 0..<2 {
+            DispatchQueue.global().async(group: searching) {
+                for (i, q) in Self.queries.enumerated() where i % 2 == t {
+                    let got = (try? index.search(q, k: 10)) ?? []
+                    if got.count != 10 || got.contains(where: { $0.id % 3 != 0 }) { failures.increment() }
+                }
+            }
+        }
+        try index.compact(from: liveIds.map { ($0, Self.base[Int($0)]) })
+        searching.wait()
+        XCTAssertEqual(failures.value, 0)
+        XCTAssertEqual(index.count, 1000)
+        XCTAssertEqual(index.slotCount, 1000)
+        try index.checkInvariants()
+        let r = try TestData.recall(index, base: liveBase, ids: liveIds, queries: Self.queries, k: 10, metric: .cosine, ef: 64)
+        XCTAssertGreaterThanOrEqual(r, 0.95)
+        try index.add(id: 99_999, vector: Self.base[1])
+        XCTAssertEqual(index.count, 1001)
+    }
+
     func testDeleteEverythingThenReuse() throws {
         let index = try TestData.build(Array(Self.base[..<1000]), metric: .l2, parameters: HNSWParameters(trainingSize: 200))
         for i in 0..<1000 { try index.remove(id: UInt64(i)) }
@@ -103,4 +134,12 @@ final class DeleteTests: XCTestCase {
         XCTAssertEqual(near.count, 10)
         XCTAssertTrue(near.allSatisfy { !cluster.contains($0.id) })
     }
+}
+
+/// A counter that threads may bump.
+final class ManagedAtomicCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
