@@ -91,4 +91,36 @@ func chunk(_ text: String, _ v: [Float]) -> NewChunk {
         let e = #expect(throws: StoreError.self) { try CollectionStore(url: url) }
         #expect(e?.message.contains(url.path) == true)
     }
+
+    /// Deleted rows give their pages back: at once in a new database (incremental auto-vacuum),
+    /// and after one VACUUM in a database made without it, once a quarter of it is free.
+    @Test func deletedRowsGiveTheirSpaceBack() throws {
+        for legacy in [false, true] {
+            let url = temporaryDatabase()
+            let store = try CollectionStore(url: url)
+            if legacy {
+                try store.pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA auto_vacuum = NONE")
+                    try db.execute(sql: "VACUUM")
+                }
+                #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") } == 0)
+            }
+            let vector = [Float](repeating: 0.5, count: 384)
+            let text = String(repeating: "a few words about wings and engines ", count: 40)
+            for i in 0..<300 {
+                try store.replaceDocument(path: "/d\(i).txt", contentHash: "h", size: 1, modifiedAt: 1, title: "",
+                                          chunks: [chunk(text + "\(i)", vector), chunk(text, vector)])
+            }
+            let full = store.bytesOnDisk()
+            #expect(try store.reclaimSpace() == 0, "nothing deleted yet")
+            for i in 0..<290 { _ = try store.removeDocument(path: "/d\(i).txt") }
+            let freed = try store.reclaimSpace()
+            let after = store.bytesOnDisk()
+            #expect(freed > 0 && after * 4 < full, "legacy \(legacy): \(full) -> \(after) bytes")
+            let mode = try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") }
+            #expect(mode == 2, "legacy \(legacy)")
+            #expect(try store.counts().documents == 10)
+            #expect(try store.consistencyProblems(dimensions: 384) == [])
+        }
+    }
 }
