@@ -200,8 +200,8 @@ public final class CollectionStore: @unchecked Sendable {
     }
 
     /// Gives the pages of deleted rows back to the file system once there are enough of them
-    /// (64 pages and a sixteenth of the file): an incremental vacuum, then a checkpoint that
-    /// empties the write-ahead log. A database made without auto-vacuum is converted by one full
+    /// (64 pages and a sixteenth of the file): the full-text index is merged (dropping deleted
+    /// rows' postings), then an incremental vacuum and a checkpoint that empties the write-ahead log. A database made without auto-vacuum is converted by one full
     /// VACUUM once a quarter of its pages are free. Returns the bytes freed.
     @discardableResult
     public func reclaimSpace() throws -> Int64 {
@@ -211,6 +211,8 @@ public final class CollectionStore: @unchecked Sendable {
                 let free = try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
                 let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
                 guard free >= max(64, pages / 16) else { return false }
+                // FTS5 keeps deleted rows' postings until its segments merge: merge them now.
+                try db.execute(sql: "INSERT INTO chunks_fts(chunks_fts) VALUES('optimize')")
                 if try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") == 0 {
                     guard free * 4 >= pages else { return false }
                     try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")

@@ -121,6 +121,7 @@ func chunk(_ text: String, _ v: [Float]) -> NewChunk {
             #expect(mode == 2, "legacy \(legacy)")
             #expect(try store.counts().documents == 10)
             #expect(try store.consistencyProblems(dimensions: 384) == [])
+            #expect(try store.lexicalSearch("wings", limit: 100).count == 20)   // the 10 documents left, 2 chunks each
         }
     }
 }
