@@ -19,7 +19,7 @@ public enum Evaluation {
             throw SextantError(.notFound, "\(url.path): cannot read the relevance judgements")
         }
         var qrels: [String: [String: Int]] = [:]
-        for (i, line) in text.split(separator: "\n").enumerated() {
+        for (i, line) in LineInput.lines(of: text).enumerated() where !line.allSatisfy(\.isWhitespace) {
             let f = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
             if i == 0, f.first == "query-id" { continue }
             guard f.count >= 3, let grade = Int(f[f.count - 1]) else {
@@ -35,7 +35,7 @@ public enum Evaluation {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
             throw SextantError(.notFound, "\(url.path): cannot read the queries")
         }
-        return try text.split(separator: "\n").enumerated().map { i, line in
+        return try LineInput.lines(of: text).enumerated().filter { !$0.element.allSatisfy(\.isWhitespace) }.map { i, line in
             guard let obj = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
                   let q = obj["text"] as? String else {
                 throw SextantError(.corrupt, "\(url.path): line \(i + 1) is not {\"_id\", \"text\"}")

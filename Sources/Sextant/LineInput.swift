@@ -47,6 +47,13 @@ public enum LineInput {
         return (buffer[start...], count)
     }
 
+    /// The lines of a text, split at "\n" and at "\r\n" (one Character in Swift, so splitting
+    /// at "\n" alone would not cut Windows line ends); empty lines are kept, so that the index
+    /// plus one is the line number.
+    public static func lines(of text: String) -> [Substring] {
+        text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+    }
+
     /// One JSON line `{"embedding":[...]}` for a vector.
     public static func embeddingLine(_ vector: [Float]) -> String {
         var s = "{\"embedding\":["

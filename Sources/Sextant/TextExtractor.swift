@@ -69,7 +69,7 @@ public enum TextExtractor {
         case .plain:
             return [ExtractedDocument(key: url.path, title: name, text: text, markdown: false)]
         case .markdown:
-            let heading = text.split(separator: "\n").first { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) }
+            let heading = LineInput.lines(of: text).first { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) }
             return [ExtractedDocument(key: url.path, title: heading ?? name, text: text, markdown: true)]
         case .html:
             let (title, body) = HTMLText.extract(text)
@@ -85,7 +85,7 @@ public enum TextExtractor {
     static func beir(_ text: String, path: String, warn: (String) -> Void) throws -> [ExtractedDocument] {
         var docs: [ExtractedDocument] = []
         var bad = 0
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+        for (i, line) in LineInput.lines(of: text).enumerated() where !line.isEmpty {
             guard let record = beirRecord(Data(line.utf8), position: i + 1) else {
                 bad += 1
                 if bad <= 3 { warn("\(path): line \(i + 1) is not a BEIR record {\"_id\", \"title\", \"text\"}; skipped") }

@@ -35,7 +35,7 @@ public struct TrecRun: Sendable, Equatable {
         var rows: [String: [(id: String, rank: Int, score: Double, line: Int)]] = [:]
         var firstLine: [String: [String: Int]] = [:]
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in LineInput.lines(of: text) {
             lineNumber += 1
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
             if fields.isEmpty { continue }
@@ -187,7 +187,7 @@ public enum RunReranker {
                 throw SextantError(.notFound, "\(url.path): cannot read the queries")
             }
             var queries: [String: String] = [:]
-            for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+            for (i, line) in LineInput.lines(of: text).enumerated() where !line.isEmpty {
                 let parts = line.split(separator: "\t", maxSplits: 1)
                 guard parts.count == 2 else { throw SextantError(.invalidArgument, "\(url.path): line \(i + 1) is not 'qid<TAB>text'") }
                 queries[String(parts[0])] = String(parts[1]).trimmingCharacters(in: .whitespacesAndNewlines)

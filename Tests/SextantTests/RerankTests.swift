@@ -29,6 +29,21 @@ func errorMessage(_ body: () throws -> Any) -> String? {
         #expect(again.rankings == run.rankings && again.queries.map(\.id) == ["q2", "q1"])
     }
 
+    @Test func windowsLineEndsAreRead() throws {
+        let run = try TrecRun.parse(Data("q1 Q0 a 1 2 t\r\nq1 Q0 b 2 1 t\r\n\r\nq2 Q0 c 1 1 t\r\n".utf8), source: "crlf.trec")
+        #expect(run.rankings == ["q1": ["a", "b"], "q2": ["c"]])
+        let root = try makeTree([
+            "q.tsv": "q1\tfirst query\r\nq2\tsecond\r\n",
+            "q.jsonl": "{\"_id\": \"q1\", \"text\": \"first\"}\r\n{\"_id\": \"q2\", \"text\": \"second\"}\r\n",
+            "corpus.jsonl": "{\"_id\": \"1\", \"text\": \"one\"}\r\n{\"_id\": \"2\", \"text\": \"two\"}\r\n",
+            "qrels.tsv": "query-id\tcorpus-id\tscore\r\nq1\t1\t1\r\n",
+        ])
+        #expect(try RunReranker.queryTexts(root.appendingPathComponent("q.tsv")) == ["q1": "first query", "q2": "second"])
+        #expect(try RunReranker.queryTexts(root.appendingPathComponent("q.jsonl")) == ["q1": "first", "q2": "second"])
+        #expect(try RunReranker.corpusTexts(root.appendingPathComponent("corpus.jsonl"), ids: ["1", "2"], warn: { _ in }) == ["1": "one", "2": "two"])
+        #expect(try Evaluation.readQrels(root.appendingPathComponent("qrels.tsv")) == ["q1": ["1": 1]])
+    }
+
     @Test func writtenScoresAreStrictlyDecreasingAfterRounding() {
         let text = Evaluation.trecRun([("q", [("a", 0.1234564), ("b", 0.1234561), ("c", 0.1234559), ("d", -0.5), ("e", -0.5), ("f", .nan)])],
                                       tag: "x")
