@@ -163,10 +163,16 @@ public final class Collection {
 
     /// Rebuilds the HNSW index from SQLite and saves it.
     public func rebuildIndex() throws {
+        index = try HNSWIndex.rebuild(dimensions: embedder.dimensions, metric: .cosine, parameters: Self.indexParameters,
+                                      from: storedVectors())
+        try saveIndex()
+    }
+
+    /// Every chunk's full vector from SQLite, keyed as the index keys them.
+    private func storedVectors() throws -> [(id: UInt64, vector: [Float])] {
         var items: [(id: UInt64, vector: [Float])] = []
         try store.forEachVector { id, _, vector in items.append((UInt64(id), vector)) }
-        index = try HNSWIndex.rebuild(dimensions: embedder.dimensions, metric: .cosine, parameters: Self.indexParameters, from: items)
-        try saveIndex()
+        return items
     }
 
     /// Saves the index after a change. Deletes give their space back: an index with at most half
@@ -174,9 +180,7 @@ public final class Collection {
     func saveIndex() throws {
         let slots = index.slotCount
         if slots - index.count >= max(256, slots / 2) {
-            var items: [(id: UInt64, vector: [Float])] = []
-            try store.forEachVector { id, _, vector in items.append((UInt64(id), vector)) }
-            try index.compact(from: items)   // in place: searches running meanwhile keep their index
+            try index.compact(from: storedVectors())   // in place: searches running meanwhile keep their index
         }
         let generation = try store.generation()
         try index.save(to: indexURL)

@@ -37,6 +37,11 @@ public func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {
     return na > 0 && nb > 0 ? dot / (na.squareRoot() * nb.squareRoot()) : 0
 }
 
+/// Positions of `scores` from best to worst; equal scores keep their input order.
+public func orderByScore(_ scores: [Double]) -> [Int] {
+    scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
+}
+
 extension Embedder {
     /// Orders `candidates` by the cosine similarity of their passage embeddings to the query's
     /// embedding (`kind`: the query side, with its instruction and examples), best first; equal
@@ -45,10 +50,9 @@ extension Embedder {
                        progress: ((Int, Int) -> Void)? = nil) -> [RerankResult] {
         let q = embed([query], kind: kind)[0]
         let vectors = embedInGroups(candidates.map(\.text), progress: progress)
-        let scored = vectors.enumerated().map { (index: $0.offset, score: cosineSimilarity(q, $0.element)) }
-            .sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
-        return scored.enumerated().map { rank, s in
-            RerankResult(rank: rank + 1, index: s.index, id: candidates[s.index].id, score: s.score)
+        let scores = vectors.map { cosineSimilarity(q, $0) }
+        return orderByScore(scores).enumerated().map { rank, i in
+            RerankResult(rank: rank + 1, index: i, id: candidates[i].id, score: scores[i])
         }
     }
 

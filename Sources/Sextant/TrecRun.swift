@@ -120,10 +120,7 @@ public enum RunReranker {
             }
             report.pairsScored += scored.count
             missing.formUnion(unscored)
-            // Stable: equal scores keep the original order.
-            let dense = scored.enumerated().sorted {
-                $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset
-            }.map(\.element)
+            let dense = orderByScore(scored.map(\.score)).map { scored[$0] }   // ties keep the run's order
             var ranked: [TrecRun.Entry]
             if let k = fusionK {
                 // Reciprocal-rank fusion of each scored document's place in the run and in the

@@ -116,13 +116,12 @@ struct Routes: Sendable {
         async let queryResult = service.embed([body.query], kind: kind)
         async let documentResult = service.embed(body.documents.map(\.text), kind: .passage)
         let (q, d) = await (queryResult, documentResult)
-        let scored = d.vectors.enumerated().map { (index: $0, score: cosineSimilarity(q.vectors[0], $1)) }
-            .sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
-        let top = scored.prefix(min(body.top_n ?? scored.count, scored.count))
+        let scores = d.vectors.map { cosineSimilarity(q.vectors[0], $0) }
+        let top = orderByScore(scores).prefix(body.top_n ?? scores.count)
         let withText = body.return_documents ?? false
         let results = top.map {
-            RerankResponse.Result(index: $0.index, relevance_score: $0.score,
-                                  document: withText ? .init(text: body.documents[$0.index].text) : nil)
+            RerankResponse.Result(index: $0, relevance_score: scores[$0],
+                                  document: withText ? .init(text: body.documents[$0].text) : nil)
         }
         let tokens = q.tokens.reduce(0, +) + d.tokens.reduce(0, +)
         return jsonResponse(RerankResponse(results: results, model: service.modelName,

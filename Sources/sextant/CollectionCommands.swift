@@ -70,6 +70,13 @@ struct QueryOptions: ParsableArguments {
     @Option(name: .customLong("examples"), help: "A JSON lines file of examples {\"query\", \"response\"}.")
     var examplesFile: String?
 
+    /// Refuses an `--example` without `=>` before any work starts (for a command's `validate`).
+    func checkExampleFormat() throws {
+        for e in examples where !e.contains("=>") {
+            throw ValidationError("--example '\(e)' must be written QUERY=>PASSAGE")
+        }
+    }
+
     func allExamples() throws -> [Example] {
         try examples.map(parseExample) + (examplesFile.map(readExamples) ?? [])
     }

@@ -46,9 +46,7 @@ struct EmbedCommand: ParsableCommand {
         if let f = promptFormat, PromptFormat(rawValue: f) == nil {
             throw ValidationError("unknown --prompt-format '\(f)' (known: \(PromptFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        for e in queryOptions.examples where !e.contains("=>") {
-            throw ValidationError("--example '\(e)' must be written QUERY=>PASSAGE")
-        }
+        try queryOptions.checkExampleFormat()
         if let b = batchTokens, b < 1 { throw ValidationError("--batch-tokens must be at least 1") }
         if batchLines < 1 { throw ValidationError("--batch-lines must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
@@ -59,10 +57,7 @@ struct EmbedCommand: ParsableCommand {
         let instruct = queryOptions.instruct
         let embedder = try loadEmbedder(model, batchTokens: batchTokens, threads: threads,
                                         promptFormat: promptFormat.flatMap(PromptFormat.init(rawValue:)),
-                                        precision: Precision(rawValue: precision)!)
-        if precision == "bf16" && !Precision.bf16Supported {
-            warnLine("this CPU has no AVX-512 BF16: running in f32")
-        }
+                                        precision: try precisionOption(precision))
         embedder.warn = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
         let isQuery = query || instruct != nil || !allExamples.isEmpty
         let kind: InputKind = isQuery ? .query(instruct: instruct, examples: allExamples) : .passage

@@ -100,9 +100,7 @@ struct RerankCommand: ParsableCommand {
         if let k = rrfK, !(k > 0 && k.isFinite) { throw ValidationError("--rrf-k must be a positive number") }
         if let t = tag, t.isEmpty || t.contains(where: \.isWhitespace) { throw ValidationError("--tag must be one word") }
         if rrfK != nil && !fuse { throw ValidationError("--rrf-k needs --fuse") }
-        for e in queryOptions.examples where !e.contains("=>") {
-            throw ValidationError("--example '\(e)' must be written QUERY=>PASSAGE")
-        }
+        try queryOptions.checkExampleFormat()
     }
 
     func run() throws {
@@ -128,7 +126,7 @@ struct RerankCommand: ParsableCommand {
     private func rerankCandidates(query: String, file: String) throws {
         let data = try readInput(file)
         let list = try attempt { try RerankInput.candidates(from: data, source: file == "-" ? "stdin" : file) }
-        let embedder = try loadEmbedder(model, precision: try parsedPrecision())
+        let embedder = try loadEmbedder(model, precision: try precisionOption(precision))
         let kind = InputKind.query(instruct: queryOptions.instruct, examples: try queryOptions.allExamples())
         let results = Array(embedder.rerank(query: query, kind: kind, candidates: list, progress: progressLine("embedding candidates"))
             .prefix(topN ?? list.count))
@@ -141,12 +139,6 @@ struct RerankCommand: ParsableCommand {
             let preview = text.count > 80 ? text.prefix(79) + "…" : Substring(text)
             print("\(r.rank). \(String(format: "%.4f", r.score))  \(r.id)  \(preview)")
         }
-    }
-
-    private func parsedPrecision() throws -> Precision {
-        guard let p = Precision(rawValue: precision) else { throw fail("--precision must be f32 or bf16") }
-        if p == .bf16 && !Precision.bf16Supported { warnLine("this CPU has no AVX-512 BF16: running in f32") }
-        return p
     }
 
     private func rerankRun() throws {
@@ -171,14 +163,14 @@ struct RerankCommand: ParsableCommand {
         var embedded = 0
         let source = corpus ?? index!
         if let corpus {
-            embedder = try loadEmbedder(model, precision: try parsedPrecision())
+            embedder = try loadEmbedder(model, precision: try precisionOption(precision))
             let corpusTexts = try attempt { try RunReranker.corpusTexts(URL(fileURLWithPath: corpus), ids: needed, warn: warnLine) }
             let ids = needed.filter { corpusTexts[$0] != nil }.sorted()
             let vectors = embedder.embedInGroups(ids.map { corpusTexts[$0]! }, progress: progressLine("embedding documents"))
             embedded = ids.count
             documentVectors = Dictionary(uniqueKeysWithValues: zip(ids, vectors.map { [$0] }))
         } else {
-            _ = try parsedPrecision()   // for its warning
+            _ = try precisionOption(precision)   // for its bf16 warning
             let c = try openCollection(URL(fileURLWithPath: source), model: model, precision: precision)
             embedder = c.embedder
             if case let .query(instruct, examples) = kind {

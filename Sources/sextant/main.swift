@@ -34,4 +34,11 @@ func loadEmbedder(_ model: String?, batchTokens: Int? = nil, threads: Int? = nil
     }
 }
 
+/// The `--precision` value; on a CPU without AVX-512 BF16, bf16 warns (the embedder runs f32).
+func precisionOption(_ text: String) throws -> Precision {
+    guard let precision = Precision(rawValue: text) else { throw fail("--precision must be f32 or bf16") }
+    if precision == .bf16 && !Precision.bf16Supported { warnLine("this CPU has no AVX-512 BF16: running in f32") }
+    return precision
+}
+
 SextantCommand.main()
