@@ -8,27 +8,35 @@ enum BLAS {
         openblas_set_num_threads(1)
     }()
 
+    /// Columns of one OpenBLAS call in `matmulTransposedB`. OpenBLAS picks its kernels and
+    /// blocking by the shape of a call, so a fixed split keeps every output column's sums the
+    /// same whatever the thread count.
+    static let columnBlock = 256
+
     /// y[m×n] = x[m×k] · w[n×k]ᵀ (+ y if `accumulate`); row-major with leading dimensions.
-    /// With `threads` > 1 the columns of y are split between that many threads (for a batch
-    /// that is alone on the machine, such as one query).
+    /// The columns are computed in fixed blocks of `columnBlock`, spread over `threads` threads
+    /// (for a batch that is alone on the machine, such as one query). The result depends on
+    /// m, n, k and the values only: not on the thread count or where the buffers lie.
     @inline(__always)
     static func matmulTransposedB(m: Int, n: Int, k: Int,
                                   x: UnsafePointer<Float>, ldx: Int,
                                   w: UnsafePointer<Float>, ldw: Int,
                                   y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false, threads: Int = 1) {
         _ = configured
-        let parts = min(threads, n / 64)
-        if parts <= 1 {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
-                        1, x, Int32(ldx), w, Int32(ldw), accumulate ? 1 : 0, y, Int32(ldy))
-            return
-        }
-        let step = (n / parts + 15) / 16 * 16
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let c0 = p * step, c1 = min(n, c0 + step)
-            guard c0 < c1 else { return }
+        let blocks = (n + columnBlock - 1) / columnBlock
+        func run(_ b: Int) {
+            let c0 = b * columnBlock, c1 = min(n, c0 + columnBlock)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(c1 - c0), Int32(k),
                         1, x, Int32(ldx), w + c0 * ldw, Int32(ldw), accumulate ? 1 : 0, y + c0, Int32(ldy))
+        }
+        let parts = min(threads, blocks)
+        if parts <= 1 {
+            for b in 0..<blocks { run(b) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            var b = p
+            while b < blocks { run(b); b += parts }
         }
     }
 

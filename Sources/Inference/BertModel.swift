@@ -2,8 +2,8 @@ import CKernels
 import Foundation
 
 /// A BERT encoder (`BertModel` in transformers): absolute positions, post-layer-norm blocks,
-/// exact-erf GELU. Sequences of a batch are packed end to end with no padding, and attention
-/// is computed per sequence, so a batch gives exactly what each sequence alone would.
+/// exact-erf GELU. Sequences of a batch are packed end to end with no padding; attention and
+/// the matrix products run per sequence, so a batch gives bit for bit what each sequence alone would.
 public final class BertModel: EmbeddingModel, @unchecked Sendable {
     public let hiddenSize: Int
     public let maxPositions: Int
@@ -96,7 +96,8 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
     public func encode(_ sequences: [[Int32]], pooling: Pooling, scratch: Scratch, output: UnsafeMutablePointer<Float>, threads: Int) {
         let h = hiddenSize, inter = intermediateSize
         let total = sequences.reduce(0) { $0 + $1.count }
-        let longest = sequences.map(\.count).max() ?? 0
+        let lengths = sequences.map(\.count)
+        let longest = lengths.max() ?? 0
         precondition(longest <= maxPositions, "sequence longer than max_position_embeddings")
         guard total > 0 else { return }
 
@@ -126,7 +127,7 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
         for layer in layers {
             // Q, K, V in one product: qkv[t] = [q | k | v]. Each product starts from its bias (beta = 1).
             sx_fill_rows(qkv, total, 3 * h, 3 * h, layer.qkvBias.pointer)
-            layer.qkvWeight.apply(m: total, x: x, ldx: h, y: qkv, ldy: 3 * h, accumulate: true, threads: threads)
+            layer.qkvWeight.apply(lengths: lengths, x: x, ldx: h, y: qkv, ldy: 3 * h, accumulate: true, threads: threads)
             var start = 0
             for seq in sequences {
                 let n = seq.count
@@ -140,15 +141,15 @@ public final class BertModel: EmbeddingModel, @unchecked Sendable {
                 start += n
             }
             sx_fill_rows(y, total, h, h, layer.attentionOut.bias.pointer)
-            layer.attentionOut.weight.apply(m: total, x: context, ldx: h, y: y, ldy: h, accumulate: true, threads: threads)
+            layer.attentionOut.weight.apply(lengths: lengths, x: context, ldx: h, y: y, ldy: h, accumulate: true, threads: threads)
             sx_add_layer_norm(y, x, total, h, layer.attentionNorm.gamma.pointer, layer.attentionNorm.beta.pointer, eps)
             swap(&x, &y)
 
             sx_fill_rows(hidden, total, inter, inter, layer.intermediate.bias.pointer)
-            layer.intermediate.weight.apply(m: total, x: x, ldx: h, y: hidden, ldy: inter, accumulate: true, threads: threads)
-            sx_gelu_erf(hidden, total * inter)
+            layer.intermediate.weight.apply(lengths: lengths, x: x, ldx: h, y: hidden, ldy: inter, accumulate: true, threads: threads)
+            for r in 0..<total { sx_gelu_erf(hidden + r * inter, inter) }   // per row: the same vector/tail split for every row
             sx_fill_rows(y, total, h, h, layer.output.bias.pointer)
-            layer.output.weight.apply(m: total, x: hidden, ldx: inter, y: y, ldy: h, accumulate: true, threads: threads)
+            layer.output.weight.apply(lengths: lengths, x: hidden, ldx: inter, y: y, ldy: h, accumulate: true, threads: threads)
             sx_add_layer_norm(y, x, total, h, layer.outputNorm.gamma.pointer, layer.outputNorm.beta.pointer, eps)
             swap(&x, &y)
         }

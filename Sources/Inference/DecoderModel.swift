@@ -273,7 +273,7 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
             if let bias = layer.qkvBias {
                 sx_fill_rows(qkv, total, qkvWidth, qkvWidth, bias.pointer)
             }
-            layer.qkvWeight.apply(m: total, x: normed, ldx: h, y: qkv, ldy: qkvWidth, accumulate: layer.qkvBias != nil, threads: threads)
+            layer.qkvWeight.apply(lengths: lengths, x: normed, ldx: h, y: qkv, ldy: qkvWidth, accumulate: layer.qkvBias != nil, threads: threads)
             for t in 0..<total {
                 let r = qkv + t * qkvWidth
                 if let qn = layer.qNorm { sx_rms_norm(r, heads, headDim, qn.pointer, eps) }
@@ -320,12 +320,12 @@ public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
                 start += len
             }
             // x += context · Woᵀ
-            layer.outWeight.apply(m: total, x: context, ldx: qDim, y: x, ldy: h, accumulate: true, threads: threads)
+            layer.outWeight.apply(lengths: lengths, x: context, ldx: qDim, y: x, ldy: h, accumulate: true, threads: threads)
             normed.update(from: x, count: total * h)
             sx_rms_norm(normed, total, h, layer.postNorm.pointer, eps)
-            layer.gateUpWeight.apply(m: total, x: normed, ldx: h, y: mlp, ldy: 2 * inter, accumulate: false, threads: threads)
+            layer.gateUpWeight.apply(lengths: lengths, x: normed, ldx: h, y: mlp, ldy: 2 * inter, accumulate: false, threads: threads)
             sx_swiglu(mlp, total, inter)
-            layer.downWeight.apply(m: total, x: mlp, ldx: 2 * inter, y: x, ldy: h, accumulate: true, threads: threads)
+            layer.downWeight.apply(lengths: lengths, x: mlp, ldx: 2 * inter, y: x, ldy: h, accumulate: true, threads: threads)
         }
         sx_rms_norm(x, total, h, finalNorm.pointer, eps)
         return x

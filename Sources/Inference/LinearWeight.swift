@@ -40,6 +40,19 @@ public final class LinearWeight: @unchecked Sendable {
 
     deinit { packed?.deallocate() }
 
+    /// Like `apply`, one product per sequence: rows `lengths[0]` of x are the first sequence,
+    /// the next `lengths[1]` the second, and so on. BLAS kernels choose their blocking by the
+    /// shape of a product, so a product over a whole batch would make a row's result depend on
+    /// its neighbours; per sequence, a text gets bit-identical vectors in any batch.
+    func apply(lengths: [Int], x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
+               accumulate: Bool, threads: Int = 1) {
+        var row = 0
+        for len in lengths where len > 0 {
+            apply(m: len, x: x + row * ldx, ldx: ldx, y: y + row * ldy, ldy: ldy, accumulate: accumulate, threads: threads)
+            row += len
+        }
+    }
+
     /// y[m×n] = x[m×k] · Wᵀ (+ y when `accumulate`), columns split over `threads` threads.
     func apply(m: Int, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
                accumulate: Bool, threads: Int = 1) {

@@ -85,6 +85,40 @@ func embeddings(_ stdout: String) throws -> [[Double]] {
         #expect(invalidUTF8.stderr.contains("line 2") && invalidUTF8.stderr.contains("UTF-8"))
     }
 
+    /// Bit-identical vectors whatever the batch, order and thread count, also on OpenBLAS's
+    /// AVX2 kernels (OPENBLAS_CORETYPE=Haswell: the path of AVX2-only CPUs, forced here so that
+    /// an AVX-512 machine tests it too).
+    @Test(arguments: ["", "Haswell"])
+    func vectorsDoNotDependOnTheBatch(_ coretype: String) throws {
+        let texts = ["Simmer vegetables in stock and season with salt.", "Knead the dough.", "A swept wing.",
+                     "Simmer vegetables in stock and season with salt.", "Boundary layer transition at hypersonic speeds",
+                     "x", "The quick brown fox jumps over the lazy dog, again and again and again.",
+                     "Knead the dough."]
+        let env = coretype.isEmpty ? [:] : ["OPENBLAS_CORETYPE": coretype]
+        func run(_ lines: [String], _ extra: [String]) throws -> [String: String] {
+            let r = try runSextant(["embed", "--lines"] + extra, input: Data((lines.joined(separator: "\n") + "\n").utf8),
+                                   environment: env)
+            #expect(r.status == 0, "\(r.stderr)")
+            let out = r.stdout.split(separator: "\n").map(String.init)
+            #expect(out.count == lines.count)
+            var byText: [String: String] = [:]
+            for (text, line) in zip(lines, out) {
+                // The vector as printed (shortest round-trip digits: equal text means equal bits).
+                guard let open = line.firstIndex(of: "["), let close = line.firstIndex(of: "]") else {
+                    Issue.record("no vector in \(line.prefix(80))"); continue
+                }
+                let printed = String(line[open...close])
+                if let seen = byText[text] { #expect(seen == printed, "\(text): two vectors in one call") }
+                byText[text] = printed
+            }
+            return byText
+        }
+        let reference = try run(texts, ["--threads", "1", "--batch-lines", "1"])
+        for extra in [["--threads", "2"], ["--threads", "1"], ["--threads", "2", "--batch-lines", "3"]] {
+            #expect(try run(texts.reversed(), extra) == reference, "\(coretype) \(extra)")
+        }
+    }
+
     @Test func missingModelIsOneClearError() throws {
         let r = try runSextant(["embed", "--model", "/nonexistent/model"], input: Data("x\n".utf8))
         #expect(r.status != 0)
