@@ -128,10 +128,22 @@ public final class Embedder: @unchecked Sendable {
 
     /// Embeds `texts` and tells how many tokens the model ran over (prompts and special tokens included).
     public func embedCountingTokens(_ texts: [String], kind: InputKind = .passage) -> (vectors: [[Float]], tokens: Int) {
+        let (vectors, counts) = embedWithTokenCounts(texts, kind: kind)
+        return (vectors, counts.reduce(0, +))
+    }
+
+    /// Whether queries of `kind` reuse a cached prefix (examples on a decoder model).
+    public func usesPrefixCache(_ kind: InputKind) -> Bool {
+        if case let .query(_, examples) = kind, !examples.isEmpty, model is DecoderModel { return true }
+        return false
+    }
+
+    /// Embeds `texts` and tells each one's token count (prompt and special tokens included).
+    public func embedWithTokenCounts(_ texts: [String], kind: InputKind = .passage) -> (vectors: [[Float]], tokens: [Int]) {
         let sequences = tokenizeAll(texts, kind: kind)
-        let tokens = sequences.reduce(0) { $0 + $1.count }
+        let tokens = sequences.map(\.count)
         let n = sequences.count, dims = dimensions
-        if n == 0 { return ([], 0) }
+        if n == 0 { return ([], []) }
         let flat = UnsafeMutablePointer<Float>.allocate(capacity: n * dims)
         defer { flat.deallocate() }
         var prefix: (tokens: [Int32], cache: KVCache)? = nil

@@ -6,11 +6,14 @@ public struct TextDocument: Sendable {
     public var id: String
     public var text: String
     public var title: String
+    /// The document's metadata as a JSON object (stored with it, returned as given).
+    public var metadataJSON: String
 
-    public init(id: String, text: String, title: String = "") {
+    public init(id: String, text: String, title: String = "", metadataJSON: String = "{}") {
         self.id = id
         self.text = text
         self.title = title
+        self.metadataJSON = metadataJSON
     }
 }
 
@@ -46,39 +49,45 @@ extension Collection {
     }
 
     /// Adds or replaces text documents (`doc:ID` each), embedding all their chunks in one call.
-    /// Each document is replaced in one transaction; the vector index file is saved once at the end.
-    /// Not safe to call concurrently with other writers (`sync`, `remove`): serialize writes.
+    /// Each document is replaced in one transaction; the vector index file is saved once at the
+    /// end. Safe to call while other threads or processes write: writes queue on the
+    /// collection's write lock. A document whose text and title are unchanged is not embedded
+    /// again; its metadata is updated.
     public func upsertTexts(_ documents: [TextDocument]) throws -> [TextDocumentResult] {
-        var seenIds = Set<String>()
+        var seenIds = Set<[UInt8]>()
         for doc in documents {
             try Self.validateDocumentId(doc.id)
-            guard seenIds.insert(doc.id).inserted else {
+            guard seenIds.insert(Array(doc.id.utf8)).inserted else {
                 throw SextantError(.invalidArgument, "document id '\(doc.id)' is given twice")
             }
             guard !doc.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw SextantError(.invalidArgument, "document '\(doc.id)' has no text")
             }
+            guard !doc.text.utf8.contains(0) else {
+                throw SextantError(.invalidArgument, "document '\(doc.id)' contains a NUL character: send text without NUL bytes")
+            }
         }
         let chunker = Chunker(maxTokens: max(manifest.chunkTokens, 1), overlapTokens: manifest.overlapTokens) { [embedder] in
             embedder.tokenizer.tokenize($0).count
         }
-        let known = try store.documents()
+        let known = try knownDocuments()
         struct Pending { var doc: TextDocument; var path: String; var hash: String; var chunks: [Chunk]; var isNew: Bool }
         var results: [TextDocumentResult?] = Array(repeating: nil, count: documents.count)
         var pending: [(slot: Int, item: Pending)] = []
+        var changes: [Change] = []
         for (slot, doc) in documents.enumerated() {
             let path = Self.documentPath(id: doc.id)
             let hash = SHA256.hex(Array((manifest.chunkTokens.description + "\u{0}" + doc.title + "\u{0}" + doc.text).utf8))
-            if let old = known[path], old.contentHash == hash {
+            if let old = known[Array(path.utf8)], old.contentHash == hash {
                 results[slot] = TextDocumentResult(id: doc.id, path: path, chunks: (try? store.chunkTexts(documentId: old.id).count) ?? 0,
                                                    created: false, changed: false)
+                if old.metadata != doc.metadataJSON { changes.append(.setMetadata(path: path, json: doc.metadataJSON)) }
                 continue
             }
             let chunks = manifest.chunkTokens == 0 ? Self.wholeDocument(doc.text) : chunker.chunks(of: doc.text, markdown: false)
             guard !chunks.isEmpty else { throw SextantError(.invalidArgument, "document '\(doc.id)' has no text") }
-            pending.append((slot, Pending(doc: doc, path: path, hash: hash, chunks: chunks, isNew: known[path] == nil)))
+            pending.append((slot, Pending(doc: doc, path: path, hash: hash, chunks: chunks, isNew: known[Array(path.utf8)] == nil)))
         }
-        guard !pending.isEmpty else { return results.map { $0! } }
         let vectors = embedder.embed(pending.flatMap { $0.item.chunks.map(\.text) }, kind: .passage)
         var at = 0
         for (slot, p) in pending {
@@ -86,13 +95,12 @@ extension Collection {
                 NewChunk(text: c.text, byteRange: c.byteRange, lineRange: c.lineRange, headingPath: c.headingPath, vector: vectors[at + j])
             }
             at += p.chunks.count
-            let (removed, added) = try store.replaceDocument(path: p.path, contentHash: p.hash, size: Int64(p.doc.text.utf8.count),
-                                                             modifiedAt: Date().timeIntervalSince1970, title: p.doc.title, chunks: newChunks)
-            for id in removed { try index.remove(id: UInt64(id)) }
-            for (id, c) in zip(added, newChunks) { try index.add(id: UInt64(id), vector: c.vector) }
+            changes.append(.replace(DocumentVersion(path: p.path, contentHash: p.hash, size: Int64(p.doc.text.utf8.count),
+                                                    modifiedAt: Date().timeIntervalSince1970, title: p.doc.title,
+                                                    metadata: p.doc.metadataJSON, chunks: newChunks)))
             results[slot] = TextDocumentResult(id: p.doc.id, path: p.path, chunks: newChunks.count, created: p.isNew, changed: true)
         }
-        try saveIndex()
+        if !changes.isEmpty { try apply(changes, save: !pending.isEmpty) }
         return results.map { $0! }
     }
 
@@ -100,10 +108,11 @@ extension Collection {
     @discardableResult
     public func removeDocument(id: String) throws -> Bool {
         try Self.validateDocumentId(id)
-        let removed = try store.removeDocument(path: Self.documentPath(id: id))
-        guard !removed.isEmpty else { return false }   // upserts never store a document without chunks
-        for chunk in removed { try index.remove(id: UInt64(chunk)) }
-        try saveIndex()
-        return true
+        return try apply([.remove(paths: [Self.documentPath(id: id)])], save: true)[0]
+    }
+
+    /// The stored metadata (a JSON object) of the text document `doc:ID`, or nil if there is none.
+    public func documentMetadata(id: String) throws -> String? {
+        try store.document(path: Self.documentPath(id: id))?.metadata
     }
 }

@@ -59,14 +59,34 @@ public struct CollectionInfo: Sendable, Codable {
 
 /// A collection: a folder holding the SQLite store (the truth: documents, chunks, vectors,
 /// FTS5, tasks) and the HNSW index derived from it, with the embedder that fills both.
-public final class Collection {
+///
+/// Many processes may open one collection at once (a server, `sextant index` from cron,
+/// scripts). Writers queue on the folder's write lock; each write is one SQLite transaction
+/// that also logs the chunk ids it added and removed. Readers never wait for writers: before
+/// every search the in-memory index compares the store's generation with its own and catches
+/// up from the log, so a search sees every write committed before it started. One instance
+/// may be used from many threads.
+public final class Collection: @unchecked Sendable {   // mutable state is guarded by indexLock and writeLock
     public let directory: URL
-    public let store: CollectionStore
+    let store: CollectionStore
     public let embedder: Embedder
     public private(set) var manifest: Manifest
-    var index: HNSWIndex
+    /// The in-memory index and the store generation it reflects; read and replaced under `indexLock`.
+    private var currentIndex: HNSWIndex
+    private var indexGeneration = -1
+    private let indexLock = NSLock()
+    let writeLock: WriteLock
+    /// Embeds the queries of concurrent `search` calls together (prefix caches kept).
+    public let batcher: EmbeddingBatcher
     /// Hears about skipped files, lossy decoding and repairs.
     public var warn: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
+    /// True when the collection's files cannot be written: searches work, changes are refused.
+    public var isReadOnly: Bool { store.readOnly }
+
+    /// The index, caught up with every committed write (for tests and the rerank helpers).
+    var index: HNSWIndex {
+        get throws { try caughtUpIndex() }
+    }
 
     var indexURL: URL { directory.appendingPathComponent("vectors.hnsw") }
     static let indexParameters = HNSWParameters(m: 16, efConstruction: 200, ef: 96, oversampling: 4)
@@ -85,6 +105,10 @@ public final class Collection {
             throw SextantError(.io, "\(directory.path): cannot create the index folder (\(error.localizedDescription))")
         }
         store = try CollectionStore(url: directory.appendingPathComponent("meta.sqlite"))
+        writeLock = WriteLock(directory: directory)
+        if store.readOnly {
+            self.warn("\(directory.path) is read-only: searching works, changes are refused, and the vector index is kept in memory")
+        }
         let existing = try store.manifest()
         let modelURL = model ?? existing.map { URL(fileURLWithPath: $0.modelPath) } ?? defaultModel
         let format = promptFormat ?? existing.flatMap { PromptFormat(rawValue: $0.promptFormat) }
@@ -107,13 +131,23 @@ public final class Collection {
             // 0: one chunk per document, cut at the model's limit (as sentence-transformers embeds).
             let chunk = chunkTokens == 0 ? 0 : min(chunkTokens ?? 200, limit)
             guard chunk == 0 || chunk >= 8 else { throw SextantError(.invalidArgument, "--chunk-tokens must be 0 (whole documents) or at least 8") }
-            manifest = Manifest(modelName: embedder.folder.name, modelPath: modelURL.standardizedFileURL.path, modelSHA256: fingerprint,
-                                dimensions: embedder.dimensions, promptFormat: embedder.promptFormat.rawValue,
-                                chunkTokens: chunk, overlapTokens: min(max(0, overlapTokens ?? 32), chunk / 2))
-            try store.setManifest(manifest)
+            let fresh = Manifest(modelName: embedder.folder.name, modelPath: modelURL.standardizedFileURL.path, modelSHA256: fingerprint,
+                                 dimensions: embedder.dimensions, promptFormat: embedder.promptFormat.rawValue,
+                                 chunkTokens: chunk, overlapTokens: min(max(0, overlapTokens ?? 32), chunk / 2))
+            // Two processes creating one collection at once: the first manifest wins.
+            let store = self.store
+            manifest = try writeLock.withLock {
+                if let raced = try store.manifest() { return raced }
+                try store.setManifest(fresh)
+                return fresh
+            }
+            guard manifest.modelSHA256 == fingerprint else {
+                throw SextantError(.modelMismatch, "\(directory.path) was just created by another process with model '\(manifest.modelName)'; open it with --model \(manifest.modelPath)")
+            }
         }
-        index = try HNSWIndex(dimensions: embedder.dimensions, metric: .cosine, parameters: Self.indexParameters)
-        try loadOrRebuildIndex()
+        batcher = EmbeddingBatcher(embedder: embedder)
+        currentIndex = try HNSWIndex(dimensions: embedder.dimensions, metric: .cosine, parameters: Self.indexParameters)
+        try indexLock.withLock { try loadOrRebuildIndex() }
     }
 
     /// sha256 of the model's weights (of the shards' digests, in name order, when sharded).
@@ -130,7 +164,7 @@ public final class Collection {
             let key = "sha256:" + stamp
             if let cached = try store?.value(forKey: key) { return cached }
             let hex = try SHA256.hex(fileAt: url)
-            try store?.setValue(hex, forKey: key)
+            if let store, !store.readOnly { try store.setValue(hex, forKey: key) }
             return hex
         }
         if names.count == 1 { return try digest(names[0]) }
@@ -141,51 +175,186 @@ public final class Collection {
 
     // MARK: Vector index
 
-    /// Loads the HNSW file if it reflects the store's current generation; otherwise (missing,
-    /// damaged, stale after a crash) rebuilds it from the full vectors in SQLite.
-    func loadOrRebuildIndex() throws {
-        let generation = try store.generation()
-        let recorded = try store.value(forKey: "index_generation").flatMap(Int.init)
+    /// Loads the saved index and brings it up to date from the change log; a missing, damaged
+    /// or mismatched file (its ids are not exactly the store's chunks) is rebuilt from the full
+    /// vectors in SQLite instead. Called under `indexLock`.
+    private func loadOrRebuildIndex() throws {
         if FileManager.default.fileExists(atPath: indexURL.path) {
             do {
                 let loaded = try HNSWIndex.load(from: indexURL)
-                if recorded == generation, loaded.dimensions == embedder.dimensions, loaded.count == (try store.counts().chunks) {
-                    index = loaded
-                    return
+                let recorded = try store.value(forKey: "index_generation").flatMap(Int.init)
+                if loaded.dimensions == embedder.dimensions, let recorded, let delta = try store.changes(since: recorded) {
+                    try Self.apply(removed: delta.removed, added: delta.added, to: loaded)
+                    let expected = try store.chunkIdDigest()
+                    if loaded.count == expected.count, CollectionStore.idDigest(loaded.ids) == expected.digest {
+                        currentIndex = loaded
+                        indexGeneration = delta.generation
+                        return
+                    }
                 }
-                warn("\(indexURL.path) is out of date; rebuilding it from \(store.url.lastPathComponent)")
+                warn("\(indexURL.path) does not match \(store.url.lastPathComponent); rebuilding it")
             } catch {
                 warn("\(indexURL.path) is damaged (\(error)); rebuilding it from \(store.url.lastPathComponent)")
             }
         }
-        try rebuildIndex()
+        try rebuildIndexLocked()
+        // Saved for the next process when no writer is busy; the index in memory serves either way.
+        if !store.readOnly {
+            do { _ = try writeLock.withLockIfFree { try catchUpLocked(); try saveIndexLocked() } } catch {
+                warn("the rebuilt vector index could not be saved (\(error)); it is used from memory")
+            }
+        }
+    }
+
+    /// Removes and adds index entries; tolerant of entries already applied (a file saved just
+    /// before its generation was recorded).
+    private static func apply(removed: [Int64], added: [(id: Int64, vector: [Float])], to index: HNSWIndex) throws {
+        for id in removed where index.contains(id: UInt64(id)) { try index.remove(id: UInt64(id)) }
+        for (id, v) in added where !index.contains(id: UInt64(id)) { try index.add(id: UInt64(id), vector: v) }
+    }
+
+    /// Rebuilds the index in memory from SQLite. Called under `indexLock`.
+    private func rebuildIndexLocked() throws {
+        let (generation, items) = try store.allVectors()
+        currentIndex = try HNSWIndex.rebuild(dimensions: embedder.dimensions, metric: .cosine, parameters: Self.indexParameters,
+                                             from: items.map { (UInt64($0.id), $0.vector) })
+        indexGeneration = generation
+    }
+
+    /// Brings the in-memory index up to the store's generation: cheap when nothing moved (one
+    /// read), incremental from the change log otherwise, a reload or rebuild when the log no
+    /// longer reaches back. Called under `indexLock`.
+    private func catchUpLocked() throws {
+        let generation = try store.generation()
+        guard generation != indexGeneration else { return }
+        if let delta = try store.changes(since: indexGeneration) {
+            try Self.apply(removed: delta.removed, added: delta.added, to: currentIndex)
+            indexGeneration = delta.generation
+            return
+        }
+        // The log restarted: a reindex by another process, or this one is far behind.
+        if let now = try store.manifest(), now.modelSHA256 != manifest.modelSHA256 {
+            throw SextantError(.modelMismatch, "\(directory.path) was re-embedded with model '\(now.modelName)' by another process; open it again (restart the server)")
+        }
+        try loadOrRebuildIndex()
+    }
+
+    /// The index, caught up with the store.
+    func caughtUpIndex() throws -> HNSWIndex {
+        try indexLock.withLock {
+            try catchUpLocked()
+            return currentIndex
+        }
     }
 
     /// Rebuilds the HNSW index from SQLite and saves it.
     public func rebuildIndex() throws {
-        index = try HNSWIndex.rebuild(dimensions: embedder.dimensions, metric: .cosine, parameters: Self.indexParameters,
-                                      from: storedVectors())
-        try saveIndex()
+        try writeLock.withLock {
+            try indexLock.withLock {
+                try rebuildIndexLocked()
+                try saveIndexLocked()
+            }
+        }
     }
 
     /// Every chunk's full vector from SQLite, keyed as the index keys them.
     private func storedVectors() throws -> [(id: UInt64, vector: [Float])] {
-        var items: [(id: UInt64, vector: [Float])] = []
-        try store.forEachVector { id, _, vector in items.append((UInt64(id), vector)) }
-        return items
+        try store.allVectors().items.map { (UInt64($0.id), $0.vector) }
     }
 
-    /// Saves the index after a change. Deletes give their space back: an index with at most half
-    /// of its slots live is rebuilt compactly from SQLite, and SQLite returns its free pages.
-    func saveIndex() throws {
-        let slots = index.slotCount
-        if slots - index.count >= max(256, slots / 2) {
-            try index.compact(from: storedVectors())   // in place: searches running meanwhile keep their index
+    /// Saves the index with the generation it reflects. Deletes give their space back: an index
+    /// with at most half of its slots live is rebuilt compactly from SQLite, and SQLite returns
+    /// its free pages. Called holding `writeLock` and `indexLock`, caught up.
+    private func saveIndexLocked() throws {
+        guard !store.readOnly else { return }
+        let slots = currentIndex.slotCount
+        if slots - currentIndex.count >= max(256, slots / 2) {
+            try currentIndex.compact(from: storedVectors())   // in place: searches running meanwhile keep their index
         }
-        let generation = try store.generation()
-        try index.save(to: indexURL)
-        try store.setValue(String(generation), forKey: "index_generation")
+        do {
+            try currentIndex.save(to: indexURL)
+            try store.setValue(String(indexGeneration), forKey: "index_generation")
+        } catch {
+            // SQLite holds the truth; a stale file is caught up or rebuilt by the next reader.
+            warn("the vector index could not be saved (\(error)); the collection is intact and the next open repairs the index")
+        }
+        do { try store.trimLog() } catch { warn("\(error)") }
         do { try store.reclaimSpace() } catch { warn("\(error) (the collection is intact; the space is reused by later additions)") }
+    }
+
+    // MARK: The write path
+
+    /// A document's new version: its chunks with their vectors.
+    struct DocumentVersion {
+        var path: String
+        var contentHash: String
+        var size: Int64
+        var modifiedAt: Double
+        var title: String
+        var metadata: String = "{}"
+        var chunks: [NewChunk]
+    }
+
+    /// One change to the collection.
+    enum Change {
+        case replace(DocumentVersion)
+        case remove(paths: [String])
+        case setMetadata(path: String, json: String)
+    }
+
+    /// The one door for every change (folder sync, API upserts, removals): under the folder's
+    /// write lock, the in-memory index catches up with other writers, each change is one store
+    /// transaction, then the index follows it. With `save`, the index file is saved once at the
+    /// end. Returns, per change, whether it touched a document.
+    @discardableResult
+    func apply(_ changes: [Change], save: Bool) throws -> [Bool] {
+        guard !store.readOnly else {
+            throw SextantError(.io, "\(directory.path) is read-only: changes need a writable collection folder (copy it, or fix its permissions)")
+        }
+        return try writeLock.withLock {
+            try indexLock.withLock {
+                try catchUpLocked()
+                var touched: [Bool] = []
+                var failure: Error?
+                for change in changes {
+                    do {
+                        switch change {
+                        case .replace(let d):
+                            let (removed, added) = try store.replaceDocument(path: d.path, contentHash: d.contentHash, size: d.size,
+                                                                             modifiedAt: d.modifiedAt, title: d.title, metadata: d.metadata,
+                                                                             chunks: d.chunks)
+                            try Self.apply(removed: removed, added: zip(added, d.chunks).map { ($0, $1.vector) }, to: currentIndex)
+                            touched.append(true)
+                        case .remove(let paths):
+                            let removed = try store.removeDocuments(paths: paths)
+                            try Self.apply(removed: removed, added: [], to: currentIndex)
+                            touched.append(!removed.isEmpty)
+                        case .setMetadata(let path, let json):
+                            touched.append(try store.setMetadata(path: path, json: json))
+                        }
+                    } catch {
+                        failure = error
+                        break
+                    }
+                }
+                // Only this process writes while the lock is held: the index now reflects the store.
+                indexGeneration = try store.generation()
+                if save || failure != nil { try saveIndexLocked() }
+                if let failure { throw failure }
+                return touched
+            }
+        }
+    }
+
+    /// Saves the index file (after a series of `apply(_:save: false)`).
+    func saveIndex() throws {
+        guard !store.readOnly else { return }
+        try writeLock.withLock {
+            try indexLock.withLock {
+                try catchUpLocked()
+                try saveIndexLocked()
+            }
+        }
     }
 
     // MARK: Sync
@@ -214,8 +383,8 @@ public final class Collection {
                 files.append(folder.standardizedFileURL)
             }
         }
-        let known = try store.documents()
-        var seen = Set<String>()
+        let known = try knownDocuments()
+        var seen = Set<[UInt8]>()
         let chunker = Chunker(maxTokens: max(manifest.chunkTokens, 1), overlapTokens: manifest.overlapTokens) { [embedder] in
             embedder.tokenizer.tokenize($0).count
         }
@@ -235,15 +404,17 @@ public final class Collection {
             report.embedSeconds += Date().timeIntervalSince(t0)
             report.tokensEmbedded += tokens
             var at = 0
+            var changes: [Change] = []
             for doc in group {
                 let newChunks = doc.chunks.enumerated().map { j, c in
                     NewChunk(text: c.text, byteRange: c.byteRange, lineRange: c.lineRange, headingPath: c.headingPath, vector: vectors[at + j])
                 }
-                let (removed, added) = try store.replaceDocument(path: doc.key, contentHash: doc.hash, size: doc.size,
-                                                                 modifiedAt: doc.modified, title: doc.title, chunks: newChunks)
-                for id in removed { try index.remove(id: UInt64(id)) }
-                for (id, c) in zip(added, newChunks) { try index.add(id: UInt64(id), vector: c.vector) }
+                changes.append(.replace(DocumentVersion(path: doc.key, contentHash: doc.hash, size: doc.size, modifiedAt: doc.modified,
+                                                        title: doc.title, chunks: newChunks)))
                 at += doc.chunks.count
+            }
+            try apply(changes, save: false)
+            for doc in group {
                 if doc.isNew { report.documentsAdded += 1 } else { report.documentsUpdated += 1 }
             }
             report.chunksEmbedded += texts.count
@@ -261,16 +432,19 @@ public final class Collection {
                 warn("\(file.path): \(skip); skipped")
                 report.filesSkipped += 1
                 // Keep what was indexed from it only if the file is still there (unreadable now).
-                for key in known.keys where key == file.path || key.hasPrefix(file.path + "#") { seen.insert(key) }
+                for (key, d) in known where Self.sameKey(d.path, file.path) || d.path.utf8.starts(with: (file.path + "#").utf8) {
+                    seen.insert(key)
+                }
                 continue
             }
             let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
             let size = (attributes?[.size] as? NSNumber)?.int64Value ?? 0
             let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             for doc in documents {
-                seen.insert(doc.key)
+                let key = Array(doc.key.utf8)
+                seen.insert(key)
                 let hash = SHA256.hex(Array((manifest.chunkTokens.description + "\u{0}" + doc.title + "\u{0}" + doc.text).utf8))
-                if let old = known[doc.key], old.contentHash == hash {
+                if let old = known[key], old.contentHash == hash {
                     report.documentsUnchanged += 1
                     continue
                 }
@@ -280,24 +454,26 @@ public final class Collection {
                     continue
                 }
                 group.append(Pending(key: doc.key, title: doc.title, hash: hash, size: size, modified: modified,
-                                     chunks: chunks, isNew: known[doc.key] == nil))
+                                     chunks: chunks, isNew: known[key] == nil))
                 groupChunks += chunks.count
                 if groupChunks >= options.groupChunks { try flush() }
             }
         }
         try flush()
 
-        // Documents under the synced roots whose files are gone.
-        for (key, _) in known where !seen.contains(key) {
+        // Documents under the synced roots whose files are gone: removed in one transaction.
+        var gone: [String] = []
+        for (bytes, d) in known where !seen.contains(bytes) {
+            let key = d.path
             let filePath = key.split(separator: "#", maxSplits: 1).first.map(String.init) ?? key
-            guard roots.contains(where: { filePath == $0 || filePath.hasPrefix($0 + "/") }) else { continue }
-            if FileManager.default.fileExists(atPath: filePath) && key == filePath {
+            guard roots.contains(where: { Self.sameKey(filePath, $0) || filePath.utf8.starts(with: ($0 + "/").utf8) }) else { continue }
+            if FileManager.default.fileExists(atPath: filePath) && Self.sameKey(key, filePath) {
                 continue   // still there but no longer walked (now ignored or excluded): keep it
             }
-            for id in try store.removeDocument(path: key) { try index.remove(id: UInt64(id)) }
-            report.documentsRemoved += 1
+            gone.append(key)
         }
-        try saveIndex()
+        try apply([.remove(paths: gone.sorted())], save: true)
+        report.documentsRemoved = gone.count
         report.seconds = Date().timeIntervalSince(started)
         progress?(SyncProgress(filesDone: files.count, filesTotal: files.count, chunksEmbedded: report.chunksEmbedded,
                                seconds: report.seconds))
@@ -313,14 +489,20 @@ public final class Collection {
 
     /// Removes the documents at `path` (a file, a `file#id` record, or everything under a folder).
     public func remove(path: String) throws -> Int {
-        let target = URL(fileURLWithPath: path).standardizedFileURL.path
-        var removed = 0
-        for key in try store.documents().keys where key == target || key.hasPrefix(target + "#") || key.hasPrefix(target + "/") {
-            for id in try store.removeDocument(path: key) { try index.remove(id: UInt64(id)) }
-            removed += 1
+        try remove(paths: [path])
+    }
+
+    /// Removes the documents at each of `paths` in one transaction, saving the index once.
+    public func remove(paths: [String]) throws -> Int {
+        let targets = paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        var keys: [String] = []
+        for key in try store.documentList().map(\.path) {
+            // Exact bytes: names that differ only in Unicode normalization are different files.
+            if targets.contains(where: { Self.sameKey(key, $0) || Self.keyIsUnder(key, $0) }) { keys.append(key) }
         }
-        if removed > 0 { try saveIndex() }
-        return removed
+        guard !keys.isEmpty else { return 0 }
+        try apply([.remove(paths: keys.sorted())], save: true)
+        return keys.count
     }
 
     // MARK: Search
@@ -339,12 +521,43 @@ public final class Collection {
         guard !query.isEmpty else { throw SextantError(.invalidArgument, "the query is empty") }
         let kind = try queryKind(instruct: request.instruct, examples: request.examples, task: request.task)
         let depth = max(request.k, request.mode == .hybrid ? 100 : request.k)
+        let vector = request.mode == .lexical ? nil : (queryVector ?? embedder.embed([query], kind: kind)[0])
+        // A chunk deleted between the index lookup and the text lookup drops out; the search
+        // then runs again on the caught-up index, so ranks stay consecutive and k is honoured.
+        for attempt in 0..<3 {
+            let hits = try searchOnce(request, query: query, vector: vector, depth: depth)
+            if hits.complete || attempt == 2 {
+                return hits.hits.enumerated().map { i, hit in var h = hit; h.rank = i + 1; return h }
+            }
+        }
+        return []
+    }
+
+    /// The search for concurrent callers (a server): the query is embedded together with
+    /// those of other callers running at the same time, then searched as `search(_:queryVector:)`
+    /// does, off the caller's thread.
+    public func search(_ request: SearchRequest) async throws -> [SearchHit] {
+        let query = request.query.trimmingCharacters(in: .whitespacesAndNewlines)
+        var vector: [Float]? = nil
+        if request.mode != .lexical && !query.isEmpty {
+            let kind = try queryKind(instruct: request.instruct, examples: request.examples, task: request.task)
+            vector = await batcher.embed([query], kind: kind).vectors[0]
+        }
+        let queryVector = vector
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                continuation.resume(with: Result { try self.search(request, queryVector: queryVector) })
+            }
+        }
+    }
+
+    private func searchOnce(_ request: SearchRequest, query: String, vector: [Float]?, depth: Int) throws -> (hits: [SearchHit], complete: Bool) {
         let allowed = try request.pathFilter.map { try store.chunkIds(pathGlob: $0) }
+        let index = try caughtUpIndex()
 
         var dense: [Int64] = []
         var denseScores: [Int64: Double] = [:]
-        if request.mode != .lexical {
-            let vector = queryVector ?? embedder.embed([query], kind: kind)[0]
+        if let vector {
             let filter: ((UInt64) -> Bool)? = allowed.map { set in { set.contains(Int64($0)) } }
             let found = try index.search(vector, k: depth, filter: filter)
             for hit in found {
@@ -368,13 +581,29 @@ public final class Collection {
         }
         let top = Array(ranked.prefix(request.k))
         let records = try store.chunks(ids: top.map(\.id))
-        return top.enumerated().compactMap { i, item in
+        let hits = top.enumerated().compactMap { i, item -> SearchHit? in
             guard let r = records[item.id] else { return nil }
             return SearchHit(rank: i + 1, score: item.score, path: r.path, chunkId: r.id,
                              byteStart: r.byteRange.lowerBound, byteEnd: r.byteRange.upperBound,
                              lineStart: r.lineRange.lowerBound, lineEnd: r.lineRange.upperBound,
                              headingPath: r.headingPath, snippet: snippet(of: r.text, query: query))
         }
+        return (hits, hits.count == top.count)
+    }
+
+    /// The stored documents by the exact UTF-8 bytes of their keys.
+    func knownDocuments() throws -> [[UInt8]: DocumentRecord] {
+        Dictionary(try store.documentList().map { (Array($0.path.utf8), $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Document keys compare by their exact UTF-8 bytes (Swift's `==` would equate names that
+    /// differ only in Unicode normalization, which are different files and ids).
+    static func sameKey(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
+
+    /// Whether `key` is a record (`file#id`) of `target` or lies under the folder `target`.
+    static func keyIsUnder(_ key: String, _ target: String) -> Bool {
+        key.utf8.count > target.utf8.count && key.utf8.starts(with: target.utf8)
+            && [UInt8(ascii: "#"), UInt8(ascii: "/")].contains(key.utf8[key.utf8.index(key.utf8.startIndex, offsetBy: target.utf8.count)])
     }
 
     // MARK: Tasks, info, reindex
@@ -403,32 +632,55 @@ public final class Collection {
                               overlapTokens: manifest.overlapTokens, databaseBytes: store.bytesOnDisk(), indexBytes: indexBytes)
     }
 
-    /// Re-embeds every chunk with `model` (the collection's own model when nil), records it in
-    /// the manifest and rebuilds the index. Chunk boundaries are kept.
-    public static func reindex(directory: URL, model: URL, progress: ((Int, Int) -> Void)? = nil,
-                               warn: ((String) -> Void)? = nil) throws -> Int {
+    /// Re-embeds every chunk with `model` (the collection's own model when nil), then stores
+    /// the new vectors and the manifest naming the new model in one transaction (a kill before
+    /// it leaves the old collection whole; readers never see vectors of two models), and
+    /// rebuilds the index. Chunk boundaries are kept. Holds the write lock throughout, so no
+    /// other write can slip in between reading the chunks and storing their new vectors.
+    public static func reindex(directory: URL, model: URL?, progress: ((Int, Int) -> Void)? = nil,
+                               warn: ((String) -> Void)? = nil) throws -> (documents: Int, model: URL) {
+        guard exists(at: directory) else {
+            throw SextantError(.notFound, "\(directory.path) is not a collection (run sextant index first)")
+        }
         let store = try CollectionStore(url: directory.appendingPathComponent("meta.sqlite"))
         guard var manifest = try store.manifest() else {
             throw SextantError(.notFound, "\(directory.path) is not a collection (run sextant index first)")
         }
+        let model = model ?? URL(fileURLWithPath: manifest.modelPath)
+        guard !store.readOnly else { throw SextantError(.io, "\(directory.path) is read-only: reindex needs a writable collection folder") }
         let embedder = try Embedder(folder: model)
-        let documents = try store.documents().values.sorted { $0.id < $1.id }
-        var done = 0
-        for doc in documents {
-            let chunks = try store.chunkTexts(documentId: doc.id)
-            let vectors = embedder.embed(chunks.map(\.text), kind: .passage)
-            try store.updateVectors(zip(chunks, vectors).map { ($0.id, $1) })
-            done += 1
+        let done = try WriteLock(directory: directory).withLock { () -> Int in
+            let documents = try store.documents().values.sorted { $0.id < $1.id }
+            var pending: [(id: Int64, text: String)] = []
+            var vectors: [(id: Int64, vector: [Float])] = []
+            var done = 0
+            func flush() {
+                let embedded = embedder.embed(pending.map(\.text), kind: .passage)
+                vectors += zip(pending, embedded).map { ($0.id, $1) }
+                pending.removeAll(keepingCapacity: true)
+            }
+            for doc in documents {
+                pending += try store.chunkTexts(documentId: doc.id)
+                done += 1
+                if pending.count >= 512 { flush(); progress?(done, documents.count) }   // large batches keep every core busy
+            }
+            flush()
             progress?(done, documents.count)
+            manifest.modelName = embedder.folder.name
+            manifest.modelPath = model.standardizedFileURL.path
+            manifest.modelSHA256 = try fingerprint(of: model, store: store)
+            manifest.dimensions = embedder.dimensions
+            manifest.promptFormat = embedder.promptFormat.rawValue
+            try store.replaceAllVectors(vectors, manifest: manifest)
+            return done
         }
-        manifest.modelName = embedder.folder.name
-        manifest.modelPath = model.standardizedFileURL.path
-        manifest.modelSHA256 = try fingerprint(of: model, store: store)
-        manifest.dimensions = embedder.dimensions
-        manifest.promptFormat = embedder.promptFormat.rawValue
-        try store.setManifest(manifest)
-        // Opening finds the index out of date (the vectors changed) and rebuilds it.
+        // Opening finds the index out of date (the log restarted) and rebuilds it.
         _ = try Collection(directory: directory, model: model, defaultModel: model, warn: warn)
-        return done
+        return (done, model)
+    }
+
+    /// Whether `directory` holds a collection.
+    public static func exists(at directory: URL) -> Bool {
+        FileManager.default.fileExists(atPath: directory.appendingPathComponent("meta.sqlite").path)
     }
 }

@@ -3,5 +3,5 @@
 @_exported import Embedding
 @_exported import Inference
 @_exported import Tokenizers
-@_exported import Store
+import Store
 @_exported import VectorIndex

@@ -29,7 +29,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     /// Any error as an API error: library errors by their code, HTTP errors by their status,
     /// anything else as an internal error (500, with its description).
     static func from(_ error: Error) -> APIError {
-        switch error {
+        switch SextantError.lifted(error) {
         case let e as APIError:
             return e
         case let e as SextantError:
@@ -37,18 +37,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             case .invalidArgument: return APIError(.badRequest, "invalid_request", e.message)
             case .notFound: return APIError(.notFound, "not_found", e.message)
             case .modelMismatch: return APIError(.conflict, "model_mismatch", e.message)
-            case .io, .corrupt: return APIError(.internalServerError, e.code.rawValue, e.message)
+            case .readOnly: return APIError(.serviceUnavailable, "read_only", e.message)
+            case .diskFull: return APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "disk_full", e.message)
+            case .io, .corrupt, .database: return APIError(.internalServerError, e.code.rawValue, e.message)
             }
         case let e as EmbeddingError:
             switch e.code {
             case .badInput: return APIError(.badRequest, "invalid_request", e.message)
             case .modelNotFound, .badConfig, .unsupportedModel: return APIError(.internalServerError, e.code.rawValue, e.message)
-            }
-        case let e as StoreError:
-            switch e.code {
-            case .invalidArgument: return APIError(.badRequest, "invalid_request", e.message)
-            case .notFound: return APIError(.notFound, "not_found", e.message)
-            default: return APIError(.internalServerError, "store_" + e.code.rawValue, e.message)
             }
         case let e as DecodingError:
             return .badRequest(describe(e))

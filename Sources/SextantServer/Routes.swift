@@ -145,18 +145,8 @@ struct Routes: Sendable {
         if let filter = body.filter, filter.isEmpty { throw APIError.badRequest("filter is empty") }
         let searchRequest = SearchRequest(query: body.query, instruct: body.instruction, examples: examples, task: body.task,
                                           k: k, mode: mode, pathFilter: body.filter)
-        let collection = service.collection
-        var vector: [Float]? = nil
-        let query = body.query.trimmingCharacters(in: .whitespacesAndNewlines)
-        if mode != .lexical && !query.isEmpty {
-            // The query is embedded with those of concurrent requests (micro-batched).
-            let kind = try await service.read {
-                try collection.queryKind(instruct: searchRequest.instruct, examples: searchRequest.examples, task: searchRequest.task)
-            }
-            vector = await service.embed([query], kind: kind).vectors[0]
-        }
-        let queryVector = vector
-        let hits = try await service.read { try collection.search(searchRequest, queryVector: queryVector) }
+        // One call into the engine: the query is micro-batched with concurrent ones there.
+        let hits = try await service.collection.search(searchRequest)
         return jsonResponse(SearchResponse(query: body.query, mode: modeName, k: k, hits: hits))
     }
 
@@ -164,7 +154,6 @@ struct Routes: Sendable {
         let body = try await decodeBody(DocumentsRequest.self, request)
         try checkBatch(body.documents.count, "documents")
         var documents: [TextDocument] = []
-        var metadata: [(String, String)] = []
         for (i, d) in body.documents.enumerated() {
             do { try Collection.validateDocumentId(d.id) } catch let e as SextantError {
                 throw APIError.badRequest("documents[\(i)].id: \(e.message)")
@@ -172,19 +161,16 @@ struct Routes: Sendable {
             try checkText(d.text, "documents[\(i)].text", limit: limits.maxBodyBytes)
             var title = ""
             if case let .string(t)? = d.metadata?["title"] { title = t }
-            documents.append(TextDocument(id: d.id, text: d.text, title: title))
+            var json = "{}"
             if let m = d.metadata {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
-                metadata.append((d.id, String(decoding: try encoder.encode(m), as: UTF8.self)))
+                json = String(decoding: try encoder.encode(m), as: UTF8.self)
             }
+            documents.append(TextDocument(id: d.id, text: d.text, title: title, metadataJSON: json))
         }
         let collection = service.collection
-        let results = try await service.write { () -> [TextDocumentResult] in
-            let results = try collection.upsertTexts(documents)
-            for (id, json) in metadata { try collection.store.setValue(json, forKey: "metadata:" + Collection.documentPath(id: id)) }
-            return results
-        }
+        let results = try await service.write { try collection.upsertTexts(documents) }
         return jsonResponse(DocumentsResponse(documents: results, upserted: results.filter(\.changed).count))
     }
 
@@ -193,13 +179,7 @@ struct Routes: Sendable {
         let id = raw.removingPercentEncoding ?? raw
         do { try Collection.validateDocumentId(id) } catch let e as SextantError { throw APIError.badRequest(e.message) }
         let collection = service.collection
-        let deleted = try await service.write { () -> Bool in
-            let deleted = try collection.removeDocument(id: id)
-            if deleted, try collection.store.value(forKey: "metadata:" + Collection.documentPath(id: id)) != nil {
-                try collection.store.setValue("", forKey: "metadata:" + Collection.documentPath(id: id))
-            }
-            return deleted
-        }
+        let deleted = try await service.write { try collection.removeDocument(id: id) }
         guard deleted else { throw APIError(.notFound, "not_found", "no document with id '\(id)'") }
         return jsonResponse(DeleteResponse(id: id, deleted: true))
     }

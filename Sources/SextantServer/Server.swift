@@ -62,14 +62,13 @@ public final class SextantService: @unchecked Sendable {
     public let collection: Collection
     public var embedder: Embedder { collection.embedder }
     public let modelName: String
-    let batcher: EmbeddingBatcher
+    var batcher: EmbeddingBatcher { collection.batcher }
     private let writes = DispatchQueue(label: "sextant.server.writes")
     private let reads = DispatchQueue(label: "sextant.server.reads", qos: .userInitiated, attributes: .concurrent)
 
     public init(collection: Collection) {
         self.collection = collection
         modelName = collection.embedder.folder.name
-        batcher = EmbeddingBatcher(embedder: collection.embedder)
     }
 
     /// Runs `body` off the async threads (the engine blocks while it computes).

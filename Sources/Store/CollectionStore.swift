@@ -36,6 +36,8 @@ public struct DocumentRecord: Sendable, Equatable {
     public var size: Int64
     public var modifiedAt: Double
     public var title: String
+    /// The document's metadata, a JSON object ("{}" when none).
+    public var metadata: String = "{}"
 }
 
 /// A chunk to store: its text, where it came from, and its full-precision vector.
@@ -82,29 +84,54 @@ public struct TaskRecord: Sendable, Equatable {
 }
 
 /// The SQLite database of a collection (GRDB, WAL): manifest, documents, chunks with their
-/// vectors, an FTS5 index of the chunks, saved tasks. It is the source of truth; every
-/// change to a document happens in one transaction, so a killed writer leaves either the old
-/// or the new version of each file.
-public final class CollectionStore: @unchecked Sendable {
+/// vectors, an FTS5 index of the chunks, saved tasks, and a log of which chunks each write
+/// added and removed. It is the source of truth; every change happens in one transaction that
+/// also bumps the generation and logs its chunk ids, so a killed writer leaves either the old
+/// or the new version of each document, and readers in other processes can catch up.
+public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWriter serializes access
     public static let formatVersion = 1
+    /// Write transactions whose chunk changes stay in the log: a reader further behind rebuilds.
+    public static let logWindow = 100_000
     public let url: URL
-    let pool: DatabasePool
+    /// True when the database was opened read-only (a read-only file or folder).
+    public let readOnly: Bool
+    let pool: any DatabaseWriter
 
-    /// Opens (creating if needed) the database at `url`.
-    public init(url: URL) throws {
+    /// Opens (creating if needed) the database at `url`. A database that exists but cannot be
+    /// written (read-only file, folder or mount) is opened read-only when `readOnlyFallback`.
+    public init(url: URL, readOnlyFallback: Bool = true) throws {
         self.url = url
+        let fm = FileManager.default
+        let folder = url.deletingLastPathComponent().path
+        let exists = fm.fileExists(atPath: url.path)
+        let writable = !exists ? fm.isWritableFile(atPath: folder)
+            : fm.isWritableFile(atPath: url.path) && fm.isWritableFile(atPath: folder)
+        readOnly = exists && !writable && readOnlyFallback
         do {
             var config = Configuration()
-            config.busyMode = .timeout(10)
-            pool = try DatabasePool(path: url.path, configuration: config)
-            // A new database gives the pages of deleted rows back (see `reclaimSpace`); the
-            // mode must be chosen before the first table exists.
-            try pool.writeWithoutTransaction { db in
-                if try !db.tableExists("manifest") { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+            config.busyMode = .timeout(30)
+            if readOnly {
+                config.readonly = true
+                // WAL needs a writable -shm file; a read-only copy is read as it is on disk.
+                pool = try DatabaseQueue(path: "file:\(url.path)?immutable=1", configuration: config)
+            } else {
+                let p = try DatabasePool(path: url.path, configuration: config)
+                pool = p
+                // A new database gives the pages of deleted rows back (see `reclaimSpace`); the
+                // mode must be chosen before the first table exists.
+                try p.writeWithoutTransaction { db in
+                    if try !db.tableExists("manifest") { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+                }
+                try Self.migrator.migrate(p)
             }
-            try Self.migrator.migrate(pool)
         } catch {
             throw StoreError(.cannotOpen, "\(url.path): cannot open the collection database (\(error))")
+        }
+        if readOnly {
+            let applied = try read("reading the schema version") { db in try Self.migrator.appliedIdentifiers(db) }
+            guard applied.contains("v2") else {
+                throw StoreError(.cannotOpen, "\(url.path) is read-only and was made by an older Sextant: open it once where it can be written to upgrade it")
+            }
         }
     }
 
@@ -140,6 +167,17 @@ public final class CollectionStore: @unchecked Sendable {
                 END;
                 CREATE TABLE tasks (name TEXT PRIMARY KEY, instruct TEXT NOT NULL, examples TEXT NOT NULL DEFAULT '[]');
                 INSERT INTO manifest(key, value) VALUES ('generation', '0');
+                """)
+        }
+        // The change log: chunk ids each write transaction added (1) and removed (0), so that
+        // an in-memory index in any process can catch up incrementally. `log_floor` is the
+        // generation from which on the log is complete. Documents get a metadata object.
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE chunk_log (generation INTEGER NOT NULL, chunk_id INTEGER NOT NULL, added INTEGER NOT NULL);
+                CREATE INDEX chunk_log_generation ON chunk_log(generation);
+                INSERT OR REPLACE INTO manifest(key, value) SELECT 'log_floor', value FROM manifest WHERE key = 'generation';
+                ALTER TABLE documents ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
                 """)
         }
         return m
@@ -183,12 +221,18 @@ public final class CollectionStore: @unchecked Sendable {
         }
     }
 
-    /// Replaces the vectors of existing chunks (re-embedding with another model).
-    public func updateVectors(_ vectors: [(id: Int64, vector: [Float])]) throws {
+    /// Replaces the vectors of existing chunks and the manifest in one transaction
+    /// (re-embedding with another model): readers see the old model's vectors or the new ones,
+    /// never a mix. The change log restarts (every reader's index is rebuilt).
+    public func replaceAllVectors(_ vectors: [(id: Int64, vector: [Float])], manifest: Manifest) throws {
+        let json = String(decoding: try JSONEncoder().encode(manifest), as: UTF8.self)
         try write("updating vectors") { db in
             let statement = try db.makeStatement(sql: "UPDATE chunks SET vector = ? WHERE id = ?")
             for (id, v) in vectors { try statement.execute(arguments: [Self.blob(v), id]) }
-            try Self.bumpGeneration(db)
+            try db.execute(sql: "INSERT OR REPLACE INTO manifest(key, value) VALUES ('manifest', ?)", arguments: [json])
+            let generation = try Self.bumpGeneration(db, removed: [], added: [])
+            try db.execute(sql: "DELETE FROM chunk_log")
+            try db.execute(sql: "UPDATE manifest SET value = ? WHERE key = 'log_floor'", arguments: [String(generation)])
         }
     }
 
@@ -205,6 +249,7 @@ public final class CollectionStore: @unchecked Sendable {
     /// VACUUM once a quarter of its pages are free. Returns the bytes freed.
     @discardableResult
     public func reclaimSpace() throws -> Int64 {
+        guard !readOnly else { return 0 }
         let before = bytesOnDisk()
         do {
             let vacuumed = try pool.writeWithoutTransaction { db -> Bool in
@@ -237,19 +282,117 @@ public final class CollectionStore: @unchecked Sendable {
         }
     }
 
-    private static func bumpGeneration(_ db: Database) throws {
+    /// Bumps the generation and logs the chunks this transaction removed and added; returns the new generation.
+    @discardableResult
+    private static func bumpGeneration(_ db: Database, removed: [Int64], added: [Int64]) throws -> Int {
         try db.execute(sql: "UPDATE manifest SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+        let generation = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'generation'") ?? "0") ?? 0
+        let log = try db.makeStatement(sql: "INSERT INTO chunk_log(generation, chunk_id, added) VALUES (?, ?, ?)")
+        for id in removed { try log.execute(arguments: [generation, id, 0]) }
+        for id in added { try log.execute(arguments: [generation, id, 1]) }
+        return generation
+    }
+
+    /// What changed after generation `since`: the current generation, the chunks removed and
+    /// the chunks added (with their vectors) since then, net of each other. Nil when the log
+    /// no longer reaches back that far (the caller rebuilds).
+    public func changes(since: Int) throws -> (generation: Int, removed: [Int64], added: [(id: Int64, vector: [Float])])? {
+        try read("reading the change log") { db in
+            let generation = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'generation'") ?? "0") ?? 0
+            let floor = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'log_floor'") ?? "0") ?? 0
+            guard since >= floor, since <= generation else { return nil }
+            guard since < generation else { return (generation, [], []) }
+            var added: [Int64] = [], addedSet = Set<Int64>(), removed = Set<Int64>()
+            let rows = try Row.fetchCursor(db, sql: "SELECT chunk_id, added FROM chunk_log WHERE generation > ? ORDER BY generation, rowid",
+                                           arguments: [since])
+            while let row = try rows.next() {
+                let id: Int64 = row[0]
+                if (row[1] as Int) == 1 {
+                    if addedSet.insert(id).inserted { added.append(id) }
+                } else if addedSet.remove(id) == nil {
+                    removed.insert(id)
+                }
+            }
+            added.removeAll { !addedSet.contains($0) }
+            var vectors: [(id: Int64, vector: [Float])] = []
+            for start in stride(from: 0, to: added.count, by: 500) {
+                let part = Array(added[start..<min(added.count, start + 500)])
+                let sql = "SELECT id, vector FROM chunks WHERE id IN (\(part.map { _ in "?" }.joined(separator: ",")))"
+                var found: [Int64: [Float]] = [:]
+                for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(part)) { found[row[0]] = Self.floats(row[1]) }
+                for id in part { if let v = found[id] { vectors.append((id, v)) } }
+            }
+            return (generation, removed.sorted(), vectors)
+        }
+    }
+
+    /// Drops log entries older than `logWindow` write transactions.
+    public func trimLog() throws {
+        try write("trimming the change log") { db in
+            let generation = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'generation'") ?? "0") ?? 0
+            let floor = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'log_floor'") ?? "0") ?? 0
+            let newFloor = generation - Self.logWindow
+            guard newFloor > floor else { return }
+            try db.execute(sql: "DELETE FROM chunk_log WHERE generation <= ?", arguments: [newFloor])
+            try db.execute(sql: "UPDATE manifest SET value = ? WHERE key = 'log_floor'", arguments: [String(newFloor)])
+        }
+    }
+
+    /// The number of chunks and an order-independent digest of their ids (to check that a
+    /// saved vector index holds exactly the store's chunks).
+    public func chunkIdDigest() throws -> (count: Int, digest: UInt64) {
+        try read("reading chunk ids") { db in
+            var count = 0, digest: UInt64 = 0
+            let ids = try Int64.fetchCursor(db, sql: "SELECT id FROM chunks")
+            while let id = try ids.next() { count += 1; digest &+= Self.mix(UInt64(bitPattern: id)) }
+            return (count, digest)
+        }
+    }
+
+    /// The digest `chunkIdDigest` uses, for a set of ids held elsewhere.
+    public static func idDigest<S: Sequence>(_ ids: S) -> UInt64 where S.Element == UInt64 {
+        ids.reduce(0) { $0 &+ mix($1) }
+    }
+
+    private static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     // MARK: Documents and chunks
 
-    /// Every document's path, id and content hash.
+    /// Every document, in id order. Paths are distinct as bytes (SQLite compares them so);
+    /// two paths that differ only in Unicode normalization are two documents.
+    public func documentList() throws -> [DocumentRecord] {
+        try read("listing documents") { db in
+            try Row.fetchAll(db, sql: "SELECT id, path, content_hash, size, modified_at, title, metadata FROM documents ORDER BY id").map { row in
+                DocumentRecord(id: row["id"], path: row["path"], contentHash: row["content_hash"],
+                               size: row["size"], modifiedAt: row["modified_at"], title: row["title"], metadata: row["metadata"])
+            }
+        }
+    }
+
+    /// One document by its exact path, or nil.
+    public func document(path: String) throws -> DocumentRecord? {
+        try read("reading \(path)") { db in
+            try Row.fetchOne(db, sql: "SELECT id, path, content_hash, size, modified_at, title, metadata FROM documents WHERE path = ?",
+                             arguments: [path]).map { row in
+                DocumentRecord(id: row["id"], path: row["path"], contentHash: row["content_hash"],
+                               size: row["size"], modifiedAt: row["modified_at"], title: row["title"], metadata: row["metadata"])
+            }
+        }
+    }
+
+    /// Every document's path, id and content hash (paths equal under Unicode normalization
+    /// collapse here: use `documentList` where that matters).
     public func documents() throws -> [String: DocumentRecord] {
         try read("listing documents") { db in
             var result: [String: DocumentRecord] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, path, content_hash, size, modified_at, title FROM documents") {
+            for row in try Row.fetchAll(db, sql: "SELECT id, path, content_hash, size, modified_at, title, metadata FROM documents") {
                 let d = DocumentRecord(id: row["id"], path: row["path"], contentHash: row["content_hash"],
-                                       size: row["size"], modifiedAt: row["modified_at"], title: row["title"])
+                                       size: row["size"], modifiedAt: row["modified_at"], title: row["title"], metadata: row["metadata"])
                 result[d.path] = d
             }
             return result
@@ -260,11 +403,11 @@ public final class CollectionStore: @unchecked Sendable {
     /// - Returns: ids of the chunks removed and of those added.
     @discardableResult
     public func replaceDocument(path: String, contentHash: String, size: Int64, modifiedAt: Double, title: String,
-                                chunks: [NewChunk]) throws -> (removed: [Int64], added: [Int64]) {
+                                metadata: String = "{}", chunks: [NewChunk]) throws -> (removed: [Int64], added: [Int64]) {
         try write("storing \(path)") { db in
             let removed = try Self.deleteDocument(db, path: path)
-            try db.execute(sql: "INSERT INTO documents(path, content_hash, size, modified_at, title) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [path, contentHash, size, modifiedAt, title])
+            try db.execute(sql: "INSERT INTO documents(path, content_hash, size, modified_at, title, metadata) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [path, contentHash, size, modifiedAt, title, metadata])
             let documentId = db.lastInsertedRowID
             let insert = try db.makeStatement(sql: """
                 INSERT INTO chunks(document_id, ordinal, text, byte_start, byte_end, line_start, line_end, heading_path, vector)
@@ -276,7 +419,7 @@ public final class CollectionStore: @unchecked Sendable {
                                                c.lineRange.lowerBound, c.lineRange.upperBound, c.headingPath, Self.blob(c.vector)])
                 added.append(db.lastInsertedRowID)
             }
-            try Self.bumpGeneration(db)
+            try Self.bumpGeneration(db, removed: removed, added: added)
             return (removed, added)
         }
     }
@@ -284,10 +427,27 @@ public final class CollectionStore: @unchecked Sendable {
     /// Removes a document and its chunks; returns the removed chunk ids (empty if unknown).
     @discardableResult
     public func removeDocument(path: String) throws -> [Int64] {
-        try write("removing \(path)") { db in
-            let removed = try Self.deleteDocument(db, path: path)
-            if !removed.isEmpty { try Self.bumpGeneration(db) }
+        try removeDocuments(paths: [path])
+    }
+
+    /// Removes documents and their chunks in one transaction; returns the removed chunk ids.
+    @discardableResult
+    public func removeDocuments(paths: [String]) throws -> [Int64] {
+        guard !paths.isEmpty else { return [] }
+        return try write(paths.count == 1 ? "removing \(paths[0])" : "removing \(paths.count) documents") { db in
+            var removed: [Int64] = []
+            for path in paths { removed += try Self.deleteDocument(db, path: path) }
+            if !removed.isEmpty { try Self.bumpGeneration(db, removed: removed, added: []) }
             return removed
+        }
+    }
+
+    /// Sets the metadata (a JSON object) of a document; false when there is no such document.
+    @discardableResult
+    public func setMetadata(path: String, json: String) throws -> Bool {
+        try write("storing the metadata of \(path)") { db in
+            try db.execute(sql: "UPDATE documents SET metadata = ? WHERE path = ?", arguments: [json, path])
+            return db.changesCount > 0
         }
     }
 
@@ -328,6 +488,17 @@ public final class CollectionStore: @unchecked Sendable {
                 result[row[0]] = Self.floats(row[1])
             }
             return result
+        }
+    }
+
+    /// Every chunk's id and vector with the generation they reflect, read in one transaction.
+    public func allVectors() throws -> (generation: Int, items: [(id: Int64, vector: [Float])]) {
+        try read("reading all vectors") { db in
+            let generation = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'generation'") ?? "0") ?? 0
+            var items: [(id: Int64, vector: [Float])] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, vector FROM chunks ORDER BY id")
+            while let row = try rows.next() { items.append((row[0], Self.floats(row[1]))) }
+            return (generation, items)
         }
     }
 
@@ -447,7 +618,16 @@ public final class CollectionStore: @unchecked Sendable {
     }
 
     private func write<T>(_ context: String, _ body: (Database) throws -> T) throws -> T {
-        do { return try pool.write(body) } catch { throw StoreError.database(error, "\(url.path): \(context)") }
+        if readOnly {
+            throw StoreError(.readOnly, "\(url.path) is read-only: \(context) needs a writable collection folder (copy it, or fix its permissions)")
+        }
+        do { return try pool.write(body) } catch {
+            let e = StoreError.database(error, "\(url.path): \(context)")
+            if let db = error as? DatabaseError, db.resultCode == .SQLITE_FULL {
+                throw StoreError(.diskFull, "\(url.path): the disk is full while \(context); free space (sextant remove frees it) and retry. Nothing was changed")
+            }
+            throw e
+        }
     }
 
     static func blob(_ v: [Float]) -> Data { v.withUnsafeBufferPointer { Data(buffer: $0) } }

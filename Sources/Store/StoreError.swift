@@ -3,7 +3,7 @@ import GRDB
 /// A collection database that cannot be opened or used.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
-        case cannotOpen, modelMismatch, corrupt, notFound, invalidArgument, database
+        case cannotOpen, modelMismatch, corrupt, notFound, invalidArgument, database, readOnly, diskFull
     }
     public let code: Code
     public let message: String

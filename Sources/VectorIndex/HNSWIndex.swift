@@ -92,6 +92,11 @@ public final class HNSWIndex: @unchecked Sendable {
         lock.reading { graph.map { $0.slotCount } ?? pending.ids.count }
     }
 
+    /// The ids of every live vector, in no particular order.
+    public var ids: [UInt64] {
+        lock.reading { graph == nil ? pending.ids : Array(slotOf.keys) }
+    }
+
     /// Whether `id` is in the index.
     public func contains(id: UInt64) -> Bool {
         lock.reading { slotOf[id] != nil || pending.position[id] != nil }

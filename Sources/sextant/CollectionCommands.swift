@@ -29,7 +29,7 @@ struct CollectionOptions: ParsableArguments {
 /// every failure into one clear line.
 func openCollection(_ directory: URL, model: String?, precision: String, chunkTokens: Int? = nil, overlap: Int? = nil,
                     mustExist: Bool = true) throws -> Collection {
-    if mustExist && !FileManager.default.fileExists(atPath: directory.appendingPathComponent("meta.sqlite").path) {
+    if mustExist && !Collection.exists(at: directory) {
         throw fail("\(directory.path) is not a collection yet: run sextant index FOLDER --index \(directory.path) first")
     }
     do {
@@ -322,8 +322,7 @@ struct RemoveCommand: ParsableCommand {
 
     func run() throws {
         let c = try collection.open()
-        var total = 0
-        for p in paths { total += try attempt { try c.remove(path: p) } }
+        let total = try attempt { try c.remove(paths: paths) }
         print("removed \(total) document\(total == 1 ? "" : "s")")
     }
 }
@@ -334,13 +333,9 @@ struct ReindexCommand: ParsableCommand {
     @OptionGroup var collection: CollectionOptions
 
     func run() throws {
-        guard FileManager.default.fileExists(atPath: collection.indexURL.appendingPathComponent("meta.sqlite").path) else {
-            throw fail("\(collection.indexURL.path) is not a collection")
+        let (n, model) = try attempt {
+            try Collection.reindex(directory: collection.indexURL, model: collection.model.map { URL(fileURLWithPath: $0) }, warn: warnLine)
         }
-        let store = try attempt { try CollectionStore(url: collection.indexURL.appendingPathComponent("meta.sqlite")) }
-        let model = collection.model.map { URL(fileURLWithPath: $0) }
-            ?? (try? store.manifest()).flatMap { $0.map { URL(fileURLWithPath: $0.modelPath) } } ?? modelURL(nil)
-        let n = try attempt { try Collection.reindex(directory: collection.indexURL, model: model, warn: warnLine) }
         print("re-embedded \(n) documents with \(model.lastPathComponent)")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-import Sextant
+@testable import Sextant
+import Store
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let defaultModel = repoRoot.appendingPathComponent("models/all-MiniLM-L6-v2")
