@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "SextantTests", dependencies: ["Sextant"]),
-        .testTarget(name: "SextantCLITests", dependencies: ["sextant", "Store"]),
+        .testTarget(name: "SextantCLITests", dependencies: ["sextant", "Sextant", "Store"]),
         .testTarget(name: "SextantServerTests", dependencies: [
             "SextantServer",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,0 +1,217 @@
+import Foundation
+@testable import Sextant
+import Store
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A `sextant serve` process on a random port, stopped when the test ends.
+final class ServerProcess {
+    let process: Process
+    let port: Int
+
+    init(index: URL) throws {
+        port = 20000 + Int.random(in: 0..<20000)
+        process = Process()
+        process.executableURL = sextantBinary
+        process.arguments = ["serve", "--index", index.path, "--port", String(port)]
+        process.currentDirectoryURL = repoRoot
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<300 {
+            if (try? request("GET", "/health").status) == 200 { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw SextantError(.io, "the server did not answer /health in 30 s")
+    }
+
+    deinit { stop() }
+
+    func stop() {
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+    }
+
+    /// One HTTP request; the status and the JSON body (nil when not JSON).
+    func request(_ method: String, _ path: String, _ body: [String: Any]? = nil) throws -> (status: Int, json: [String: Any]?) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        request.timeoutInterval = 60
+        if let body {
+            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        final class Box: @unchecked Sendable { var status = -1; var data = Data() }
+        let box = Box()
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, _ in
+            box.status = (response as? HTTPURLResponse)?.statusCode ?? -1
+            box.data = data ?? Data()
+            done.signal()
+        }.resume()
+        done.wait()
+        return (box.status, try? JSONSerialization.jsonObject(with: box.data) as? [String: Any])
+    }
+
+    /// Paths of a dense search's hits, checking that ranks run 1, 2, 3… with no gap.
+    func densePaths(_ query: String, k: Int = 5) throws -> [String] {
+        let r = try request("POST", "/v1/search", ["query": query, "mode": "dense", "k": k])
+        #expect(r.status == 200, "search answered \(r.status)")
+        let hits = r.json?["hits"] as? [[String: Any]] ?? []
+        #expect(hits.map { $0["rank"] as? Int ?? 0 } == Array(0..<hits.count).map { $0 + 1 })
+        return hits.compactMap { $0["path"] as? String }
+    }
+}
+
+/// A note with a phrase no other note has, so that its own text finds it first.
+func distinctNote(_ i: Int, version: Int = 0) -> String {
+    let topics = ["wing flutter", "jet engines", "sourdough bread", "tomato soup", "river deltas", "binary stars",
+                  "chess openings", "rose gardens", "volcanic islands", "sea kayaks", "glacier ice", "honey bees"]
+    return "Note \(i) version \(version) tells about \(topics[i % topics.count]) number \(i * 7 + version), "
+        + "and only note \(i) mentions the code word zq\(i)v\(version)x."
+}
+
+@Suite(.serialized) struct SharedCollectionTests {
+    /// Two `sextant index` runs on one collection at once both succeed and both are kept.
+    @Test func twoIndexRunsAtOnceBothSucceed() throws {
+        let a = temporaryFolder("sextant-shared-a"), b = temporaryFolder("sextant-shared-b")
+        for i in 0..<30 {
+            try Data(distinctNote(i).utf8).write(to: a.appendingPathComponent("a-\(i).txt"))
+            try Data(distinctNote(100 + i).utf8).write(to: b.appendingPathComponent("b-\(i).txt"))
+        }
+        let index = temporaryFolder("sextant-shared-index")
+        let first = try runSextant(["index", a.path, "--index", index.path, "--quiet"])   // creates the collection
+        #expect(first.status == 0, "\(first.stderr)")
+        try Data(distinctNote(0, version: 1).utf8).write(to: a.appendingPathComponent("a-0.txt"))
+        let p1 = try startSextant(["index", a.path, "--index", index.path, "--quiet"])
+        let p2 = try startSextant(["index", b.path, "--index", index.path, "--quiet"])
+        p1.waitUntilExit(); p2.waitUntilExit()
+        #expect(p1.terminationStatus == 0 && p2.terminationStatus == 0)
+        let c = try Collection(directory: index, defaultModel: repoRoot.appendingPathComponent("models/all-MiniLM-L6-v2"), warn: { _ in })
+        #expect(try c.info().documents == 60)
+        #expect(try c.store.consistencyProblems(dimensions: 384) == [])
+        #expect(try c.index.count == c.store.counts().chunks)
+        for (folder, name, n) in [(a, "a-0.txt", 0), (b, "b-7.txt", 107)] {
+            let text = n == 0 ? distinctNote(0, version: 1) : distinctNote(n)
+            let hit = try c.search(SearchRequest(query: text, k: 1, mode: .dense)).first
+            #expect(hit?.path == folder.appendingPathComponent(name).path)
+        }
+    }
+
+    /// A running server sees a CLI `index` and `remove` within a second.
+    @Test func serverSeesCLIChangesWithinASecond() throws {
+        let a = temporaryFolder("sextant-live-a"), b = temporaryFolder("sextant-live-b")
+        for i in 0..<10 {
+            try Data(distinctNote(i).utf8).write(to: a.appendingPathComponent("a-\(i).txt"))
+            try Data(distinctNote(200 + i).utf8).write(to: b.appendingPathComponent("b-\(i).txt"))
+        }
+        let index = temporaryFolder("sextant-live-index")
+        #expect(try runSextant(["index", a.path, "--index", index.path, "--quiet"]).status == 0)
+        let server = try ServerProcess(index: index)
+        defer { server.stop() }
+        #expect(try server.densePaths(distinctNote(203), k: 3).allSatisfy { !$0.hasPrefix(b.path) })
+
+        #expect(try runSextant(["index", b.path, "--index", index.path, "--quiet"]).status == 0)
+        let added = Date()
+        var seen = false
+        while !seen && Date().timeIntervalSince(added) < 1 { seen = try server.densePaths(distinctNote(203), k: 1).first == b.appendingPathComponent("b-3.txt").path }
+        #expect(seen, "the server did not return a file indexed by the CLI within a second")
+
+        #expect(try runSextant(["remove", b.path, "--index", index.path]).status == 0)
+        let removed = Date()
+        var gone = false
+        while !gone && Date().timeIntervalSince(removed) < 1 { gone = try server.densePaths(distinctNote(203), k: 10).allSatisfy { !$0.hasPrefix(b.path) } }
+        #expect(gone, "the server still returned removed files a second after sextant remove")
+    }
+
+    /// Searchers, CLI writers killed with kill -9 at random moments and a server taking
+    /// POST/DELETE at the same time; afterwards every committed document is the top dense hit
+    /// for its own text, no removed one is returned, and the index agrees with the store.
+    @Test func killedWritersAndConcurrentReadersLeaveAConsistentCollection() throws {
+        let docs = temporaryFolder("sextant-chaos-docs")
+        for i in 0..<40 { try Data(distinctNote(i).utf8).write(to: docs.appendingPathComponent("n-\(i).txt")) }
+        let index = temporaryFolder("sextant-chaos-index")
+        #expect(try runSextant(["index", docs.path, "--index", index.path, "--quiet"]).status == 0)
+        let server = try ServerProcess(index: index)
+        defer { server.stop() }
+
+        final class Shared: @unchecked Sendable {
+            let lock = NSLock()
+            var stop = false
+            var searchFailures: [String] = []
+            var searches = 0
+        }
+        let shared = Shared()
+        // Two searcher processes' worth of CLI searches, ranks checked on every answer.
+        let searchers = DispatchGroup()
+        for s in 0..<2 {
+            DispatchQueue.global().async(group: searchers) {
+                var n = 0
+                while !shared.lock.withLock({ shared.stop }) {
+                    n += 1
+                    guard let r = try? runSextant(["search", distinctNote((n * 7 + s) % 40), "--index", index.path, "--mode", "dense", "--json", "-k", "5"]) else { continue }
+                    var problem: String? = r.status == 0 ? nil : "search exited \(r.status): \(r.stderr)"
+                    if problem == nil, let obj = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] {
+                        let ranks = (obj["hits"] as? [[String: Any]] ?? []).map { $0["rank"] as? Int ?? 0 }
+                        if ranks != Array(1...5) { problem = "ranks \(ranks)" }
+                    }
+                    shared.lock.withLock {
+                        shared.searches += 1
+                        if let problem { shared.searchFailures.append(problem) }
+                    }
+                }
+            }
+        }
+        // The server's writes, recorded when the server says they were done.
+        var apiLive: [Int: Int] = [:]       // id -> version
+        var apiDeleted = Set<Int>()
+        var generator = SystemRandomNumberGenerator()
+        let started = Date()
+        var round = 0
+        while Date().timeIntervalSince(started) < 25 {
+            round += 1
+            // Files change; an indexer starts and is killed at a random moment (or finishes).
+            for _ in 0..<3 {
+                let i = Int.random(in: 0..<40, using: &generator)
+                try Data(distinctNote(i, version: round).utf8).write(to: docs.appendingPathComponent("n-\(i).txt"))
+            }
+            let indexer = try startSextant(["index", docs.path, "--index", index.path, "--quiet"])
+            let api = 1000 + round
+            let post = try server.request("POST", "/v1/documents", ["documents": [["id": "api-\(api)", "text": distinctNote(api)]]])
+            if post.status == 200 { apiLive[api] = 0 }
+            if round % 3 == 0, let victim = apiLive.keys.randomElement(using: &generator) {
+                let delete = try server.request("DELETE", "/v1/documents/api-\(victim)")
+                if delete.status == 200 { apiLive[victim] = nil; apiDeleted.insert(victim) }
+            }
+            #expect(post.status == 200, "POST answered \(post.status): \(post.json ?? [:])")
+            usleep(UInt32.random(in: 100_000...1_500_000, using: &generator))
+            kill(indexer.processIdentifier, SIGKILL)
+            indexer.waitUntilExit()
+        }
+        shared.lock.withLock { shared.stop = true }
+        searchers.wait()
+        #expect(shared.searches > 10)
+        #expect(shared.searchFailures.isEmpty, "\(shared.searchFailures.prefix(3))")
+
+        // A last run finishes what the killed ones left.
+        let final = try runSextant(["index", docs.path, "--index", index.path, "--quiet"])
+        #expect(final.status == 0, "\(final.stderr)")
+        let c = try Collection(directory: index, defaultModel: repoRoot.appendingPathComponent("models/all-MiniLM-L6-v2"), warn: { _ in })
+        #expect(try c.store.consistencyProblems(dimensions: 384) == [])
+        #expect(try c.index.count == c.store.counts().chunks)
+        #expect(try c.info().documents == 40 + apiLive.count)
+        for i in 0..<40 {
+            let text = try String(contentsOf: docs.appendingPathComponent("n-\(i).txt"), encoding: .utf8)
+            #expect(try c.search(SearchRequest(query: text, k: 1, mode: .dense)).first?.path == docs.appendingPathComponent("n-\(i).txt").path)
+        }
+        for (api, _) in apiLive {
+            #expect(try c.search(SearchRequest(query: distinctNote(api), k: 1, mode: .dense)).first?.path == "doc:api-\(api)")
+            #expect(try server.densePaths(distinctNote(api), k: 1).first == "doc:api-\(api)", "the server misses api-\(api)")
+        }
+        for api in apiDeleted {
+            #expect(try c.search(SearchRequest(query: distinctNote(api), k: 10, mode: .dense)).allSatisfy { $0.path != "doc:api-\(api)" })
+            #expect(try server.densePaths(distinctNote(api), k: 10).allSatisfy { $0 != "doc:api-\(api)" })
+        }
+    }
+}
