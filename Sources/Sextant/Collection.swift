@@ -106,8 +106,8 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         }
         store = try CollectionStore(url: directory.appendingPathComponent("meta.sqlite"))
         writeLock = WriteLock(directory: directory)
-        if store.readOnly {
-            self.warn("\(directory.path) is read-only: searching works, changes are refused, and the vector index is kept in memory")
+        if let reason = store.readOnlyReason {
+            self.warn("\(directory.path) is open read-only (\(reason)): searching works, changes are refused, and the vector index is kept in memory")
         }
         let existing = try store.manifest()
         let modelURL = model ?? existing.map { URL(fileURLWithPath: $0.modelPath) } ?? defaultModel
@@ -309,7 +309,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     @discardableResult
     func apply(_ changes: [Change], save: Bool) throws -> [Bool] {
         guard !store.readOnly else {
-            throw SextantError(.io, "\(directory.path) is read-only: changes need a writable collection folder (copy it, or fix its permissions)")
+            throw SextantError(.readOnly, "\(directory.path) is open read-only (\(store.readOnlyReason ?? "")): changes need a writable collection folder with free space")
         }
         return try writeLock.withLock {
             try indexLock.withLock {

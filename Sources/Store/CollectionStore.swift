@@ -93,45 +93,96 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     /// Write transactions whose chunk changes stay in the log: a reader further behind rebuilds.
     public static let logWindow = 100_000
     public let url: URL
-    /// True when the database was opened read-only (a read-only file or folder).
-    public let readOnly: Bool
+    /// Why the database was opened read-only (a read-only file, folder or mount; a full disk),
+    /// or nil when it can be written.
+    public let readOnlyReason: String?
+    /// True when the database was opened read-only.
+    public var readOnly: Bool { readOnlyReason != nil }
     let pool: any DatabaseWriter
+    /// A file of spare bytes beside the database, given up when the disk is full so that
+    /// removals (which free space) can still run.
+    var reserveURL: URL { url.deletingLastPathComponent().appendingPathComponent("space.reserve") }
 
     /// Opens (creating if needed) the database at `url`. A database that exists but cannot be
-    /// written (read-only file, folder or mount) is opened read-only when `readOnlyFallback`.
-    public init(url: URL, readOnlyFallback: Bool = true) throws {
+    /// written (read-only file, folder or mount, or a full disk with no reserve left to give
+    /// up) is opened read-only.
+    public init(url: URL) throws {
         self.url = url
         let fm = FileManager.default
         let folder = url.deletingLastPathComponent().path
         let exists = fm.fileExists(atPath: url.path)
         let writable = !exists ? fm.isWritableFile(atPath: folder)
             : fm.isWritableFile(atPath: url.path) && fm.isWritableFile(atPath: folder)
-        readOnly = exists && !writable && readOnlyFallback
-        do {
-            var config = Configuration()
-            config.busyMode = .timeout(30)
-            if readOnly {
-                config.readonly = true
-                // WAL needs a writable -shm file; a read-only copy is read as it is on disk.
-                pool = try DatabaseQueue(path: "file:\(url.path)?immutable=1", configuration: config)
-            } else {
-                let p = try DatabasePool(path: url.path, configuration: config)
-                pool = p
-                // A new database gives the pages of deleted rows back (see `reclaimSpace`); the
-                // mode must be chosen before the first table exists.
-                try p.writeWithoutTransaction { db in
-                    if try !db.tableExists("manifest") { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+        var config = Configuration()
+        config.busyMode = .timeout(30)
+        var reason: String? = exists && !writable ? "its files cannot be written" : nil
+        var opened: (any DatabaseWriter)? = nil
+        if reason == nil {
+            do {
+                opened = try Self.openWritable(url, config)
+            } catch where exists {
+                // A full disk: give up the reserve and retry; failing that, read only.
+                let reserve = url.deletingLastPathComponent().appendingPathComponent("space.reserve")
+                if (try? fm.removeItem(at: reserve)) != nil, let retried = try? Self.openWritable(url, config) {
+                    opened = retried
+                } else {
+                    reason = "it cannot be opened for writing (\(error)); is the disk full?"
                 }
-                try Self.migrator.migrate(p)
+            } catch {
+                throw StoreError(.cannotOpen, "\(url.path): cannot open the collection database (\(error))")
             }
-        } catch {
-            throw StoreError(.cannotOpen, "\(url.path): cannot open the collection database (\(error))")
         }
+        if let writer = opened {
+            pool = writer
+        } else {
+            config.readonly = true
+            do {
+                // Read-only WAL databases open when their -shm file exists; otherwise the file is
+                // read as it is on disk (immutable: nothing can change it underneath).
+                do {
+                    let q = try DatabaseQueue(path: url.path, configuration: config)
+                    _ = try q.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM manifest") }
+                    pool = q
+                } catch {
+                    pool = try DatabaseQueue(path: "file:\(url.path)?immutable=1", configuration: config)
+                }
+            } catch {
+                throw StoreError(.cannotOpen, "\(url.path): cannot open the collection database (\(error))")
+            }
+        }
+        readOnlyReason = reason
         if readOnly {
             let applied = try read("reading the schema version") { db in try Self.migrator.appliedIdentifiers(db) }
             guard applied.contains("v2") else {
-                throw StoreError(.cannotOpen, "\(url.path) is read-only and was made by an older Sextant: open it once where it can be written to upgrade it")
+                throw StoreError(.cannotOpen, "\(url.path) is read-only (\(reason!)) and was made by an older Sextant: open it once where it can be written to upgrade it")
             }
+        } else {
+            ensureReserve()
+        }
+    }
+
+    private static func openWritable(_ url: URL, _ config: Configuration) throws -> DatabasePool {
+        let p = try DatabasePool(path: url.path, configuration: config)
+        // A new database gives the pages of deleted rows back (see `reclaimSpace`); the
+        // mode must be chosen before the first table exists.
+        try p.writeWithoutTransaction { db in
+            if try !db.tableExists("manifest") { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+        }
+        try Self.migrator.migrate(p)
+        return p
+    }
+
+    /// Keeps `space.reserve` (1/16 of the database, 256 KiB to 16 MiB) when there is room.
+    func ensureReserve() {
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: reserveURL.path) else { return }
+        let size = min(16 << 20, max(256 << 10, Int((try? fm.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0) / 16))
+        let partial = reserveURL.appendingPathExtension("partial")
+        do {
+            try Data(count: size).write(to: partial)
+            try fm.moveItem(at: partial, to: reserveURL)
+        } catch {
+            try? fm.removeItem(at: partial)
         }
     }
 
@@ -267,8 +318,9 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
                 }
                 return true
             }
-            guard vacuumed else { return 0 }
+            guard vacuumed else { ensureReserve(); return 0 }
             _ = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            ensureReserve()
         } catch {
             throw StoreError.database(error, "\(url.path): reclaiming the space of deleted rows")
         }
@@ -618,15 +670,15 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     }
 
     private func write<T>(_ context: String, _ body: (Database) throws -> T) throws -> T {
-        if readOnly {
-            throw StoreError(.readOnly, "\(url.path) is read-only: \(context) needs a writable collection folder (copy it, or fix its permissions)")
+        if let reason = readOnlyReason {
+            throw StoreError(.readOnly, "\(url.path) is open read-only (\(reason)): \(context) needs a writable collection folder with free space")
         }
-        do { return try pool.write(body) } catch {
-            let e = StoreError.database(error, "\(url.path): \(context)")
-            if let db = error as? DatabaseError, db.resultCode == .SQLITE_FULL {
-                throw StoreError(.diskFull, "\(url.path): the disk is full while \(context); free space (sextant remove frees it) and retry. Nothing was changed")
-            }
-            throw e
+        do { return try pool.write(body) } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            // Give up the reserve once and retry: a removal frees more than it needs.
+            if (try? FileManager.default.removeItem(at: reserveURL)) != nil, let done = try? pool.write(body) { return done }
+            throw StoreError(.diskFull, "\(url.path): the disk is full while \(context); free space (sextant remove frees it) and retry. Nothing was changed")
+        } catch {
+            throw StoreError.database(error, "\(url.path): \(context)")
         }
     }
 

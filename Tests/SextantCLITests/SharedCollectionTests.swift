@@ -215,3 +215,76 @@ func distinctNote(_ i: Int, version: Int = 0) -> String {
         }
     }
 }
+
+/// Whether this process may mount file systems (root in a sandbox that allows it): needed to
+/// make a small full disk and a read-only mount.
+let canMount: Bool = {
+    let dir = temporaryFolder("sextant-mount-probe")
+    let ok = (try? runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir.path])) == 0
+    if ok { _ = try? runCommand("/bin/umount", [dir.path]) }
+    return ok
+}()
+
+@discardableResult
+func runCommand(_ path: String, _ arguments: [String]) throws -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    return p.terminationStatus
+}
+
+@Suite(.serialized) struct DegradedStorageTests {
+    /// A collection on a read-only mount: info and search work with one warning, changes are
+    /// refused with one clear error, and nothing is written.
+    @Test(.enabled(if: canMount)) func readOnlyCollectionsCanBeSearched() throws {
+        let source = temporaryFolder("sextant-ro-src"), view = temporaryFolder("sextant-ro-view")
+        let index = source.appendingPathComponent("idx")
+        #expect(try runSextant(["index", "fixtures/docs", "--index", index.path, "--quiet"]).status == 0)
+        #expect(try runCommand("/bin/mount", ["--bind", source.path, view.path]) == 0)
+        defer { _ = try? runCommand("/bin/umount", [view.path]) }
+        #expect(try runCommand("/bin/mount", ["-o", "remount,bind,ro", view.path]) == 0)
+        let roIndex = view.appendingPathComponent("idx").path
+        let info = try runSextant(["info", "--index", roIndex, "--json"])
+        #expect(info.status == 0, "\(info.stderr)")
+        #expect(info.stdout.contains("\"documents\":4"))
+        #expect(info.stderr.split(separator: "\n").count == 1 && info.stderr.contains("read-only"))
+        let search = try runSextant(["search", "Does Sextant need a GPU", "--index", roIndex, "--mode", "dense", "--json", "-k", "1"])
+        #expect(search.status == 0, "\(search.stderr)")
+        #expect(search.stdout.contains("faq.html"))
+        let remove = try runSextant(["remove", "fixtures/docs/faq.html", "--index", roIndex])
+        #expect(remove.status != 0)
+        #expect(remove.stderr.contains("error: ") && remove.stderr.contains("read-only"))
+        let again = try runSextant(["info", "--index", roIndex, "--json"])
+        #expect(again.stdout.contains("\"documents\":4"))
+    }
+
+    /// On a full disk, info and search still work, and remove works and frees space.
+    @Test(.enabled(if: canMount)) func fullDiskStillReadsAndRemoves() throws {
+        let disk = temporaryFolder("sextant-full")
+        #expect(try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", disk.path]) == 0)
+        defer { _ = try? runCommand("/bin/umount", [disk.path]) }
+        let index = disk.appendingPathComponent("idx").path
+        #expect(try runSextant(["index", "fixtures/docs", "--index", index, "--quiet"]).status == 0)
+        // Fill the disk to the last byte.
+        let filler = FileHandle(forWritingAtPath: { FileManager.default.createFile(atPath: disk.appendingPathComponent("filler").path, contents: nil); return disk.appendingPathComponent("filler").path }())!
+        let block = Data(count: 16 << 10)
+        while (try? filler.write(contentsOf: block)) != nil {}
+        try? filler.close()
+        let before = try FileManager.default.attributesOfFileSystem(forPath: disk.path)[.systemFreeSize] as? NSNumber
+        #expect(before?.intValue ?? 1 < 16 << 10)
+        let info = try runSextant(["info", "--index", index, "--json"])
+        #expect(info.status == 0, "\(info.stderr)")
+        let search = try runSextant(["search", "Does Sextant need a GPU", "--index", index, "--mode", "dense", "--json", "-k", "1"])
+        #expect(search.status == 0 && search.stdout.contains("faq.html"), "\(search.stderr)")
+        let remove = try runSextant(["remove", "fixtures/docs/faq.html", "fixtures/docs/guide", "--index", index])
+        #expect(remove.status == 0, "\(remove.stderr)")
+        let after = try runSextant(["info", "--index", index, "--json"])
+        #expect(after.stdout.contains("\"documents\":1"), "\(after.stdout)")
+        let search2 = try runSextant(["search", "Does Sextant need a GPU", "--index", index, "--mode", "dense", "--json", "-k", "3"])
+        #expect(search2.status == 0 && !search2.stdout.contains("faq.html"))
+    }
+}
