@@ -141,8 +141,10 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let header = request.headers[.authorization] else {
             throw APIError(.unauthorized, "unauthorized", "missing Authorization: Bearer <key>")
         }
-        let prefix = "Bearer "
-        guard header.hasPrefix(prefix), constantTimeEqual(Array(header.dropFirst(prefix.count).utf8), Array(key.utf8)) else {
+        // The scheme is case-insensitive (RFC 9110); spaces around the token are not part of it.
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer",
+              constantTimeEqual(Array(parts[1].trimmingCharacters(in: .whitespaces).utf8), Array(key.utf8)) else {
             throw APIError(.unauthorized, "unauthorized", "invalid API key")
         }
         return try await next(request, context)

@@ -158,7 +158,7 @@ struct Routes: Sendable {
             do { try Collection.validateDocumentId(d.id) } catch let e as SextantError {
                 throw APIError.badRequest("documents[\(i)].id: \(e.message)")
             }
-            try checkText(d.text, "documents[\(i)].text", limit: limits.maxBodyBytes)
+            try checkText(d.text, "documents[\(i)].text")
             var title = ""
             if case let .string(t)? = d.metadata?["title"] { title = t }
             var json = "{}"

@@ -46,6 +46,9 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws {
         guard (0...65535).contains(port) else { throw SextantError(.invalidArgument, "--port must be in 0...65535") }
         if let key = apiKey, key.isEmpty { throw SextantError(.invalidArgument, "--api-key must not be empty") }
+        if let key = apiKey, key.trimmingCharacters(in: .whitespacesAndNewlines) != key || key.contains(" ") {
+            throw SextantError(.invalidArgument, "--api-key must not contain spaces (a client could never send it in a Bearer header)")
+        }
         if !Self.isLoopback(host) && apiKey == nil && !insecure {
             throw SextantError(.invalidArgument, """
                 refusing to listen on \(host) without an API key: anyone who can reach it could read and change the collection. \

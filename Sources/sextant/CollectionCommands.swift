@@ -54,9 +54,11 @@ func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
-/// Runs a library call, turning its errors into one clear line and a non-zero exit.
-func attempt<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
+/// Runs a library call, turning its errors into one clear line (after `context`) and a non-zero exit.
+func attempt<T>(context: String? = nil, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as ExitCode { throw e } catch {
+        throw fail(context.map { "\($0): \(error)" } ?? "\(error)")
+    }
 }
 
 /// Query-side options: instruction and worked examples (`search`, `embed`).
@@ -195,6 +197,7 @@ struct SearchCommand: ParsableCommand {
         guard SearchMode(rawValue: mode) != nil else { throw ValidationError("--mode must be dense, lexical or hybrid") }
         guard (1...10_000).contains(k) else { throw ValidationError("-k must be in 1...10000") }
         if query.isEmpty && queries == nil { throw ValidationError("give a QUERY or --queries FILE") }
+        if let filter, filter.isEmpty { throw ValidationError("--filter is empty: give a glob such as '*.md', or leave it out") }
     }
 
     func run() throws {
@@ -222,20 +225,22 @@ extension SearchCommand {
     /// Every query of a file, one after another, as a server would see them.
     func runMany(_ c: Collection, file: String) throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw fail("\(file): cannot read the queries") }
-        var texts: [String] = []
-        for (i, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
+        var texts: [(line: Int, text: String)] = []
+        for (i, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            // Blank lines (a trailing newline, spacing between queries) are not queries.
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             let isJSON = line.first == UInt8(ascii: "{")
             do {
-                texts.append(try LineInput.text(from: ArraySlice(line), lineNumber: i + 1, plain: !isJSON))
+                texts.append((i + 1, try LineInput.text(from: ArraySlice(line), lineNumber: i + 1, plain: !isJSON)))
             } catch {
                 throw fail("\(file): \(error)")
             }
         }
         let examples = try queryOptions.allExamples()
         var times: [Double] = []
-        for text in texts {
+        for (lineNumber, text) in texts {
             let started = Date()
-            let hits = try attempt {
+            let hits = try attempt(context: "\(file) line \(lineNumber)") {
                 try c.search(SearchRequest(query: text, instruct: queryOptions.instruct, examples: examples, task: task,
                                            k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter))
             }

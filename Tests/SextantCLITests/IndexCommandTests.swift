@@ -54,6 +54,45 @@ func startSextant(_ arguments: [String]) throws -> Process {
         #expect(search.status == 0 && search.stdout.contains("bread"))
     }
 
+    /// Names that differ only in Unicode normalization are two files: both indexed once, both
+    /// unchanged on the next run, and removing one keeps the other.
+    @Test func unicodeNormalizationVariantsAreTwoFiles() throws {
+        let docs = temporaryFolder("sextant-nfc")
+        let nfc = docs.appendingPathComponent("caf\u{E9}.txt").path, nfd = docs.appendingPathComponent("cafe\u{301}.txt").path
+        #expect(FileManager.default.createFile(atPath: nfc, contents: Data("Espresso and croissants in the morning.".utf8)))
+        #expect(FileManager.default.createFile(atPath: nfd, contents: Data("Tea and scones in the afternoon.".utf8)))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: docs.path).count == 2)
+        let index = temporaryFolder("sextant-nfc-index")
+        #expect(try runSextant(["index", docs.path, "--index", index.path, "--quiet"]).status == 0)
+        let again = try runSextant(["index", docs.path, "--index", index.path, "--quiet", "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any]
+        #expect(report?["documentsUnchanged"] as? Int == 2)
+        #expect(report?["chunksEmbedded"] as? Int == 0)
+        try FileManager.default.removeItem(atPath: nfd)
+        let third = try runSextant(["index", docs.path, "--index", index.path, "--quiet", "--json"])
+        let r3 = try JSONSerialization.jsonObject(with: Data(third.stdout.utf8)) as? [String: Any]
+        #expect(r3?["documentsRemoved"] as? Int == 1 && r3?["documentsUnchanged"] as? Int == 1)
+        let search = try runSextant(["search", "tea and scones", "--index", index.path, "--mode", "lexical", "--json"])
+        let hits = (try JSONSerialization.jsonObject(with: Data(search.stdout.utf8)) as? [String: Any])?["hits"] as? [Any]
+        #expect(search.status == 0 && hits?.isEmpty == true)
+    }
+
+    /// `search --queries` skips blank lines and names the line of a bad one; an empty --filter is an error.
+    @Test func queryFilesAndEmptyFilters() throws {
+        let index = temporaryFolder("sextant-queries-index")
+        #expect(try runSextant(["index", "fixtures/docs", "--index", index.path, "--quiet"]).status == 0)
+        let file = temporaryFolder("sextant-queries").appendingPathComponent("q.txt")
+        try Data("install sextant\n\n   \ndoes it need a GPU\n".utf8).write(to: file)
+        let r = try runSextant(["search", "--queries", file.path, "--index", index.path, "--json", "-k", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").count == 2)
+        try Data("install sextant\n{\"text\": 5}\n".utf8).write(to: file)
+        let bad = try runSextant(["search", "--queries", file.path, "--index", index.path])
+        #expect(bad.status != 0 && bad.stderr.contains("line 2"))
+        let empty = try runSextant(["search", "x", "--filter", "", "--index", index.path])
+        #expect(empty.status != 0 && empty.stderr.contains("--filter"))
+    }
+
     @Test func searchErrorsAreOneClearLine() throws {
         let missing = try runSextant(["search", "x", "--index", "/nonexistent/index"])
         #expect(missing.status != 0 && missing.stderr.hasPrefix("error: ") && missing.stderr.contains("sextant index"))

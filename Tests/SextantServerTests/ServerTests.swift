@@ -267,6 +267,51 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         }
     }
 
+    /// Found while trying the server: the Bearer scheme is case-insensitive, keys with spaces are
+    /// refused at start, texts over the limit get 413, NUL bytes 400 (never a stored prefix),
+    /// ids that differ only in Unicode normalization are two documents, metadata is stored.
+    @Test func edgeCasesOfKeysTextsAndIds() async throws {
+        #expect(throws: SextantError.self) { try ServerConfiguration(host: "127.0.0.1", apiKey: " s3cret ").validate() }
+        let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, warn: { _ in })
+        let app = try makeApp(SextantService(collection: c), apiKey: "s3cret")
+        try await app.test(.router) { client in
+            for header in ["bearer s3cret", "BEARER s3cret", "Bearer  s3cret"] {
+                try await client.execute(uri: "/v1/collections/info", method: .get, headers: [.authorization: header]) { r in
+                    #expect(r.status == .ok, "\(header)")
+                }
+            }
+            let auth: HTTPFields = [.authorization: "Bearer s3cret"]
+            let long = String(repeating: "a", count: 100_001)
+            try await client.execute(uri: "/v1/documents", method: .post, headers: auth,
+                                     body: json(["documents": [["id": "long", "text": long]]])) { r in
+                #expect(r.status == .contentTooLarge)
+            }
+            try await client.execute(uri: "/v1/documents", method: .post, headers: auth,
+                                     body: json(["documents": [["id": "nul", "text": "before\u{0}after the NUL"]]])) { r in
+                #expect(r.status == .badRequest)
+                #expect(text(r).contains("NUL"))
+            }
+            let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+            for (id, body) in [(composed, "Espresso and croissants."), (decomposed, "Tea and scones.")] {
+                try await client.execute(uri: "/v1/documents", method: .post, headers: auth,
+                                         body: json(["documents": [["id": id, "text": body, "metadata": ["kind": id.utf8.elementsEqual(composed.utf8) ? "nfc" : "nfd"]]]])) { r in
+                    #expect(r.status == .ok)
+                    #expect((parse(r)["documents"] as? [[String: Any]])?.first?["created"] as? Bool == true, "\(id.unicodeScalars.count) scalars")
+                }
+            }
+            #expect(try c.info().documents == 2)
+            #expect(try c.documentMetadata(id: composed) == #"{"kind":"nfc"}"#)
+            #expect(try c.documentMetadata(id: decomposed) == #"{"kind":"nfd"}"#)
+            try await client.execute(uri: "/v1/documents/\(decomposed.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)",
+                                     method: .delete, headers: auth) { r in
+                #expect(r.status == .ok)
+            }
+            #expect(try c.documentMetadata(id: composed) != nil)
+            #expect(try c.documentMetadata(id: decomposed) == nil)
+            #expect(try c.index.count == c.store.counts().chunks)
+        }
+    }
+
     @Test func documentsAddReplaceDelete() async throws {
         let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, warn: { _ in })
         let service = SextantService(collection: c)
