@@ -612,7 +612,8 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     public func saveTask(name: String, instruct: String, examples: [Example]) throws {
         guard !name.isEmpty, name.count <= 200 else { throw SextantError(.invalidArgument, "a task name must have 1 to 200 characters") }
         let json = String(decoding: try JSONEncoder().encode(examples), as: UTF8.self)
-        try store.saveTask(TaskRecord(name: name, instruct: instruct, examplesJSON: json))
+        let store = self.store
+        try writeLock.withLock { try store.saveTask(TaskRecord(name: name, instruct: instruct, examplesJSON: json)) }
     }
 
     public func tasks() throws -> [(name: String, instruct: String, examples: [Example])] {
