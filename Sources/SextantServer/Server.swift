@@ -13,6 +13,8 @@ public struct ServerLimits: Sendable {
     public var maxTextCharacters = 100_000
     /// Hits of one search.
     public var maxK = 1000
+    /// Seconds a connection may stay silent (mid-request or between requests) before it is closed.
+    public var idleTimeoutSeconds: Int64 = 60
 
     public init() {}
 }
@@ -111,6 +113,7 @@ public func buildApplication(service: SextantService, configuration: ServerConfi
     throws -> some ApplicationProtocol {
     try configuration.validate()
     return Application(router: buildRouter(service: service, configuration: configuration),
+                       server: .http1(configuration: .init(idleTimeout: .seconds(configuration.limits.idleTimeoutSeconds))),
                        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sextant"),
                        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) })
 }

@@ -26,11 +26,16 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Largest request body in bytes.")
     var maxBodyBytes: Int = ServerLimits().maxBodyBytes
 
+    @Option(help: "Close a connection that sends nothing for this many seconds (slow or stuck clients).")
+    var idleTimeout: Int = 60
+
     func run() throws {
         var config = ServerConfiguration(host: host, port: port,
                                          apiKey: apiKey ?? ProcessInfo.processInfo.environment["SEXTANT_API_KEY"], insecure: insecure)
         guard maxBodyBytes >= 1024 else { throw fail("--max-body-bytes must be at least 1024") }
         config.limits.maxBodyBytes = maxBodyBytes
+        guard idleTimeout >= 1 else { throw fail("--idle-timeout must be at least 1 second") }
+        config.limits.idleTimeoutSeconds = Int64(idleTimeout)
         do { try config.validate() } catch { throw fail("\(error)") }
         let settings = config
         let c = try collection.open(mustExist: false)

@@ -11,11 +11,11 @@ final class ServerProcess {
     let process: Process
     let port: Int
 
-    init(index: URL) throws {
+    init(index: URL, extra: [String] = []) throws {
         port = 20000 + Int.random(in: 0..<20000)
         process = Process()
         process.executableURL = sextantBinary
-        process.arguments = ["serve", "--index", index.path, "--port", String(port)]
+        process.arguments = ["serve", "--index", index.path, "--port", String(port)] + extra
         process.currentDirectoryURL = repoRoot
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
@@ -97,6 +97,31 @@ func distinctNote(_ i: Int, version: Int = 0) -> String {
             let hit = try c.search(SearchRequest(query: text, k: 1, mode: .dense)).first
             #expect(hit?.path == folder.appendingPathComponent(name).path)
         }
+    }
+
+    /// A client that sends half a request and then nothing is disconnected after --idle-timeout.
+    @Test func silentClientsAreDisconnected() throws {
+        let index = temporaryFolder("sextant-idle-index")
+        let server = try ServerProcess(index: index, extra: ["--idle-timeout", "1"])
+        defer { server.stop() }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(connected == 0)
+        let partial = "POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"query\""
+        _ = partial.withCString { send(fd, $0, strlen($0), 0) }
+        let started = Date()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        while recv(fd, &buffer, buffer.count, 0) > 0 {}   // until the server closes (0) or the 10 s timeout (-1)
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited < 5, "the server kept a silent connection for \(waited) s")
+        #expect(try server.request("GET", "/health").status == 200)
     }
 
     /// A running server sees a CLI `index` and `remove` within a second.
