@@ -21,7 +21,7 @@ extension Collection {
     /// named `id`; ids that match several documents are an error, ids that match none are left
     /// out. No text is embedded again.
     public func documentVectors(forRunIds ids: Set<String>) throws -> [String: [[Float]]] {
-        let paths = try store.documents().keys
+        let paths = try store.documentList().map(\.path)
         var byRecord: [String: [String]] = [:]
         var byFileName: [String: [String]] = [:]
         for p in paths {

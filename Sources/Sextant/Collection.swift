@@ -346,17 +346,6 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         }
     }
 
-    /// Saves the index file (after a series of `apply(_:save: false)`).
-    func saveIndex() throws {
-        guard !store.readOnly else { return }
-        try writeLock.withLock {
-            try indexLock.withLock {
-                try catchUpLocked()
-                try saveIndexLocked()
-            }
-        }
-    }
-
     // MARK: Sync
 
     /// Brings the collection in line with `options.folders`: embeds new and changed files,
@@ -651,7 +640,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         guard !store.readOnly else { throw SextantError(.io, "\(directory.path) is read-only: reindex needs a writable collection folder") }
         let embedder = try Embedder(folder: model)
         let done = try WriteLock(directory: directory).withLock { () -> Int in
-            let documents = try store.documents().values.sorted { $0.id < $1.id }
+            let documents = try store.documentList()   // every document, also names equal under normalization
             var pending: [(id: Int64, text: String)] = []
             var vectors: [(id: Int64, vector: [Float])] = []
             var done = 0

@@ -330,15 +330,27 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     /// A counter bumped by every change of chunks; the vector index records the generation it reflects.
     public func generation() throws -> Int {
         try read("reading the generation") { db in
-            Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'generation'") ?? "0") ?? 0
+            try Self.counter(db, "generation")
         }
+    }
+
+    /// A numeric manifest entry (`generation`, `log_floor`); 0 when missing.
+    private static func counter(_ db: Database, _ key: String) throws -> Int {
+        Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = ?", arguments: [key]) ?? "0") ?? 0
+    }
+
+    private static let selectDocuments = "SELECT id, path, content_hash, size, modified_at, title, metadata FROM documents"
+
+    private static func documentRecord(_ row: Row) -> DocumentRecord {
+        DocumentRecord(id: row["id"], path: row["path"], contentHash: row["content_hash"],
+                       size: row["size"], modifiedAt: row["modified_at"], title: row["title"], metadata: row["metadata"])
     }
 
     /// Bumps the generation and logs the chunks this transaction removed and added; returns the new generation.
     @discardableResult
     private static func bumpGeneration(_ db: Database, removed: [Int64], added: [Int64]) throws -> Int {
         try db.execute(sql: "UPDATE manifest SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
-        let generation = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'generation'") ?? "0") ?? 0
+        let generation = try Self.counter(db, "generation")
         let log = try db.makeStatement(sql: "INSERT INTO chunk_log(generation, chunk_id, added) VALUES (?, ?, ?)")
         for id in removed { try log.execute(arguments: [generation, id, 0]) }
         for id in added { try log.execute(arguments: [generation, id, 1]) }
@@ -350,8 +362,8 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     /// no longer reaches back that far (the caller rebuilds).
     public func changes(since: Int) throws -> (generation: Int, removed: [Int64], added: [(id: Int64, vector: [Float])])? {
         try read("reading the change log") { db in
-            let generation = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'generation'") ?? "0") ?? 0
-            let floor = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'log_floor'") ?? "0") ?? 0
+            let generation = try Self.counter(db, "generation")
+            let floor = try Self.counter(db, "log_floor")
             guard since >= floor, since <= generation else { return nil }
             guard since < generation else { return (generation, [], []) }
             var added: [Int64] = [], addedSet = Set<Int64>(), removed = Set<Int64>()
@@ -381,8 +393,8 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     /// Drops log entries older than `logWindow` write transactions.
     public func trimLog() throws {
         try write("trimming the change log") { db in
-            let generation = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'generation'") ?? "0") ?? 0
-            let floor = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'log_floor'") ?? "0") ?? 0
+            let generation = try Self.counter(db, "generation")
+            let floor = try Self.counter(db, "log_floor")
             let newFloor = generation - Self.logWindow
             guard newFloor > floor else { return }
             try db.execute(sql: "DELETE FROM chunk_log WHERE generation <= ?", arguments: [newFloor])
@@ -419,21 +431,14 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     /// two paths that differ only in Unicode normalization are two documents.
     public func documentList() throws -> [DocumentRecord] {
         try read("listing documents") { db in
-            try Row.fetchAll(db, sql: "SELECT id, path, content_hash, size, modified_at, title, metadata FROM documents ORDER BY id").map { row in
-                DocumentRecord(id: row["id"], path: row["path"], contentHash: row["content_hash"],
-                               size: row["size"], modifiedAt: row["modified_at"], title: row["title"], metadata: row["metadata"])
-            }
+            try Row.fetchAll(db, sql: Self.selectDocuments + " ORDER BY id").map(Self.documentRecord)
         }
     }
 
     /// One document by its exact path, or nil.
     public func document(path: String) throws -> DocumentRecord? {
         try read("reading \(path)") { db in
-            try Row.fetchOne(db, sql: "SELECT id, path, content_hash, size, modified_at, title, metadata FROM documents WHERE path = ?",
-                             arguments: [path]).map { row in
-                DocumentRecord(id: row["id"], path: row["path"], contentHash: row["content_hash"],
-                               size: row["size"], modifiedAt: row["modified_at"], title: row["title"], metadata: row["metadata"])
-            }
+            try Row.fetchOne(db, sql: Self.selectDocuments + " WHERE path = ?", arguments: [path]).map(Self.documentRecord)
         }
     }
 
@@ -442,11 +447,7 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     public func documents() throws -> [String: DocumentRecord] {
         try read("listing documents") { db in
             var result: [String: DocumentRecord] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, path, content_hash, size, modified_at, title, metadata FROM documents") {
-                let d = DocumentRecord(id: row["id"], path: row["path"], contentHash: row["content_hash"],
-                                       size: row["size"], modifiedAt: row["modified_at"], title: row["title"], metadata: row["metadata"])
-                result[d.path] = d
-            }
+            for d in try Row.fetchAll(db, sql: Self.selectDocuments).map(Self.documentRecord) { result[d.path] = d }
             return result
         }
     }
@@ -546,7 +547,7 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     /// Every chunk's id and vector with the generation they reflect, read in one transaction.
     public func allVectors() throws -> (generation: Int, items: [(id: Int64, vector: [Float])]) {
         try read("reading all vectors") { db in
-            let generation = Int(try String.fetchOne(db, sql: "SELECT value FROM manifest WHERE key = 'generation'") ?? "0") ?? 0
+            let generation = try Self.counter(db, "generation")
             var items: [(id: Int64, vector: [Float])] = []
             let rows = try Row.fetchCursor(db, sql: "SELECT id, vector FROM chunks ORDER BY id")
             while let row = try rows.next() { items.append((row[0], Self.floats(row[1]))) }

@@ -72,14 +72,17 @@ func distinctNote(_ i: Int, version: Int = 0) -> String {
         + "and only note \(i) mentions the code word zq\(i)v\(version)x."
 }
 
+/// A new folder of `count` distinct notes, `NAME-i.txt` holding note `first + i`.
+func noteFolder(_ name: String, count: Int, first: Int = 0) throws -> URL {
+    let folder = temporaryFolder("sextant-notes-\(name)")
+    for i in 0..<count { try Data(distinctNote(first + i).utf8).write(to: folder.appendingPathComponent("\(name)-\(i).txt")) }
+    return folder
+}
+
 @Suite(.serialized) struct SharedCollectionTests {
     /// Two `sextant index` runs on one collection at once both succeed and both are kept.
     @Test func twoIndexRunsAtOnceBothSucceed() throws {
-        let a = temporaryFolder("sextant-shared-a"), b = temporaryFolder("sextant-shared-b")
-        for i in 0..<30 {
-            try Data(distinctNote(i).utf8).write(to: a.appendingPathComponent("a-\(i).txt"))
-            try Data(distinctNote(100 + i).utf8).write(to: b.appendingPathComponent("b-\(i).txt"))
-        }
+        let a = try noteFolder("a", count: 30), b = try noteFolder("b", count: 30, first: 100)
         let index = temporaryFolder("sextant-shared-index")
         let first = try runSextant(["index", a.path, "--index", index.path, "--quiet"])   // creates the collection
         #expect(first.status == 0, "\(first.stderr)")
@@ -126,11 +129,7 @@ func distinctNote(_ i: Int, version: Int = 0) -> String {
 
     /// A running server sees a CLI `index` and `remove` within a second.
     @Test func serverSeesCLIChangesWithinASecond() throws {
-        let a = temporaryFolder("sextant-live-a"), b = temporaryFolder("sextant-live-b")
-        for i in 0..<10 {
-            try Data(distinctNote(i).utf8).write(to: a.appendingPathComponent("a-\(i).txt"))
-            try Data(distinctNote(200 + i).utf8).write(to: b.appendingPathComponent("b-\(i).txt"))
-        }
+        let a = try noteFolder("a", count: 10), b = try noteFolder("b", count: 10, first: 200)
         let index = temporaryFolder("sextant-live-index")
         #expect(try runSextant(["index", a.path, "--index", index.path, "--quiet"]).status == 0)
         let server = try ServerProcess(index: index)
@@ -154,8 +153,7 @@ func distinctNote(_ i: Int, version: Int = 0) -> String {
     /// POST/DELETE at the same time; afterwards every committed document is the top dense hit
     /// for its own text, no removed one is returned, and the index agrees with the store.
     @Test func killedWritersAndConcurrentReadersLeaveAConsistentCollection() throws {
-        let docs = temporaryFolder("sextant-chaos-docs")
-        for i in 0..<40 { try Data(distinctNote(i).utf8).write(to: docs.appendingPathComponent("n-\(i).txt")) }
+        let docs = try noteFolder("n", count: 40)
         let index = temporaryFolder("sextant-chaos-index")
         #expect(try runSextant(["index", docs.path, "--index", index.path, "--quiet"]).status == 0)
         let server = try ServerProcess(index: index)
