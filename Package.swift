@@ -1,6 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+/// The library targets build in the Swift 6 language mode (complete concurrency checking);
+/// the command-line target and the tests stay in Swift 5 mode.
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
 let package = Package(
     name: "Sextant",
     platforms: [.macOS(.v14)],
@@ -23,16 +27,18 @@ let package = Package(
         .target(name: "CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast"])]),
 
-        .target(name: "Tokenizers"),
-        .target(name: "Inference", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "Embedding", dependencies: ["Tokenizers", "Inference"]),
-        .target(name: "VectorIndex", dependencies: ["CLZ4", "CKernels"]),
-        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "Sextant", dependencies: ["Embedding", "Store", "VectorIndex"]),
+        .target(name: "Tokenizers", swiftSettings: swift6),
+        .target(name: "Inference", dependencies: ["CBLAS", "CKernels"], swiftSettings: swift6),
+        .target(name: "Embedding", dependencies: ["Tokenizers", "Inference"], swiftSettings: swift6),
+        .target(name: "VectorIndex", dependencies: ["CLZ4", "CKernels"], swiftSettings: swift6),
+        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+                swiftSettings: swift6),
+        .target(name: "Sextant", dependencies: ["Embedding", "Store", "VectorIndex"],
+                swiftSettings: swift6),
         .target(name: "SextantServer", dependencies: [
             "Sextant",
             .product(name: "Hummingbird", package: "hummingbird"),
-        ]),
+        ], swiftSettings: swift6),
         .executableTarget(name: "sextant", dependencies: [
             "Sextant",
             "SextantServer",

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 import Inference
 import Tokenizers
 
@@ -18,7 +19,7 @@ public enum InputKind: Sendable, Equatable {
 /// Inputs are tokenized, sorted by length and cut into batches under a token budget; the
 /// batches are spread over worker threads, each with its own scratch memory. Safe to call from
 /// several threads at once.
-public final class Embedder: @unchecked Sendable {
+public final class Embedder: @unchecked Sendable {   // the scratch pool and prefix caches are guarded by `lock`; the model is Sendable
     public let folder: ModelFolder
     public let tokenizer: Tokenizer
     let model: EmbeddingModel
@@ -189,7 +190,7 @@ public final class Embedder: @unchecked Sendable {
         let workers = min(threads, batches.count)
         // Fewer batches than threads (a single query): the idle threads help within the batch.
         let gemmThreads = max(1, threads / max(1, batches.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        concurrentLoop(workers) { _ in
             let scratch = takeScratch()
             defer { returnScratch(scratch) }
             var pooled = [Float]()
@@ -259,7 +260,7 @@ public final class Embedder: @unchecked Sendable {
         let next = Counter()
         result.withUnsafeMutableBufferPointer { out in
             let out = out
-            DispatchQueue.concurrentPerform(iterations: min(threads, texts.count)) { _ in
+            concurrentLoop(min(threads, texts.count)) { _ in
                 let scratch = takeScratch()
                 defer { returnScratch(scratch) }
                 var v = [Float](repeating: 0, count: dims)
@@ -283,7 +284,7 @@ public final class Embedder: @unchecked Sendable {
         let chunks = (texts.count + chunk - 1) / chunk
         result.withUnsafeMutableBufferPointer { out in
             let out = out
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            concurrentLoop(chunks) { c in
                 for i in (c * chunk)..<min(texts.count, (c + 1) * chunk) {
                     out[i] = tokens(for: texts[i], kind: kind)
                 }
@@ -331,15 +332,14 @@ public final class Embedder: @unchecked Sendable {
 }
 
 /// A shared counter handing out work items to threads.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
+final class Counter: Sendable {
+    private let value = Mutex(0)
 
     func take(below limit: Int) -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard value < limit else { return nil }
-        value += 1
-        return value - 1
+        value.withLock { value in
+            guard value < limit else { return nil }
+            value += 1
+            return value - 1
+        }
     }
 }

@@ -5,7 +5,7 @@ import Tokenizers
 /// What a model folder in Hugging Face / sentence-transformers layout says about how to embed:
 /// `config.json`, `modules.json`, `1_Pooling/config.json`, `sentence_bert_config.json`,
 /// `config_sentence_transformers.json`, `tokenizer_config.json`.
-public struct ModelFolder: @unchecked Sendable {  // `config` is an immutable JSON dictionary
+public struct ModelFolder: @unchecked Sendable {   // `config` ([String: Any] from JSONSerialization) is never mutated
     public let url: URL
     /// The folder's name, e.g. `all-MiniLM-L6-v2`.
     public var name: String { url.lastPathComponent }

@@ -34,7 +34,7 @@ enum BLAS {
             for b in 0..<blocks { run(b) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        concurrentLoop(parts) { p in
             var b = p
             while b < blocks { run(b); b += parts }
         }

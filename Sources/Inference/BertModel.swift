@@ -4,7 +4,7 @@ import Foundation
 /// A BERT encoder (`BertModel` in transformers): absolute positions, post-layer-norm blocks,
 /// exact-erf GELU. Sequences of a batch are packed end to end with no padding; attention and
 /// the matrix products run per sequence, so a batch gives bit for bit what each sequence alone would.
-public final class BertModel: EmbeddingModel, @unchecked Sendable {
+public final class BertModel: EmbeddingModel, Sendable {
     public let hiddenSize: Int
     public let maxPositions: Int
     public let vocabSize: Int

@@ -5,7 +5,7 @@ import Foundation
 /// rotary positions (rotate-half), grouped-query causal attention, SwiGLU MLP; Qwen2's q/k/v
 /// biases and Qwen3's per-head q/k norms. Sequences of a batch are packed with no padding,
 /// each with positions from 0 (or from the end of its cached prefix).
-public final class DecoderModel: EmbeddingModel, @unchecked Sendable {
+public final class DecoderModel: EmbeddingModel, Sendable {
     public let hiddenSize: Int
     public let maxPositions: Int
     public let vocabSize: Int

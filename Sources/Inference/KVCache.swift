@@ -1,6 +1,6 @@
 /// Keys (after rotary embedding) and values of a token prefix, per layer, so that inputs
 /// starting with that prefix skip recomputing it.
-public final class KVCache: @unchecked Sendable {
+public final class KVCache: @unchecked Sendable {   // filled by one prefill, then shared read-only
     /// Tokens cached.
     public private(set) var count = 0
     let layers: Int

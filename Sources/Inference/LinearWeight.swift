@@ -14,7 +14,7 @@ public enum Precision: String, Sendable, CaseIterable {
 }
 
 /// The weight matrix W [n × k] of a linear layer (y = x · Wᵀ), kept as f32 or packed as bf16.
-public final class LinearWeight: @unchecked Sendable {
+public final class LinearWeight: @unchecked Sendable {   // `packed` is written in init and only read after
     public let n: Int
     public let k: Int
     /// The f32 weights; released once packed as bf16.
@@ -68,7 +68,7 @@ public final class LinearWeight: @unchecked Sendable {
             return
         }
         let perPart = (panels + parts - 1) / parts
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        concurrentLoop(parts) { p in
             let p0 = p * perPart, p1 = min(panels, p0 + perPart)
             guard p0 < p1 else { return }
             let c0 = p0 * 32, c1 = min(n, p1 * 32)

@@ -27,7 +27,7 @@ public struct TensorInfo: Sendable {
 }
 
 /// A memory-mapped `.safetensors` file: its header parsed and checked, its data left on disk.
-public final class SafeTensorsFile: @unchecked Sendable {
+public final class SafeTensorsFile: @unchecked Sendable {   // a read-only mapping, unmapped only in deinit
     public let url: URL
     public let tensors: [String: TensorInfo]
     let base: UnsafeRawPointer

@@ -2,7 +2,7 @@ import CKernels
 import Foundation
 
 /// A tensor of f32 values, either viewed in a mapped file or converted into memory it owns.
-public final class FloatTensor: @unchecked Sendable {
+public final class FloatTensor: @unchecked Sendable {   // read-only after init; its memory is owned or kept alive by `keepAlive`
     public let shape: [Int]
     public let pointer: UnsafePointer<Float>
     public var count: Int { shape.reduce(1, *) }
@@ -31,7 +31,7 @@ public final class FloatTensor: @unchecked Sendable {
 
 /// All tensors of a model folder (`model.safetensors`, or the shards named by
 /// `model.safetensors.index.json`), read as f32 whatever their stored type.
-public final class WeightStore: @unchecked Sendable {
+public final class WeightStore: @unchecked Sendable {   // `files` and `index` are filled in init and only read after
     private var files: [SafeTensorsFile] = []
     private var index: [String: (file: SafeTensorsFile, info: TensorInfo)] = [:]
 

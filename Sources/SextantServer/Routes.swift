@@ -169,8 +169,8 @@ struct Routes: Sendable {
             }
             documents.append(TextDocument(id: d.id, text: d.text, title: title, metadataJSON: json))
         }
-        let collection = service.collection
-        let results = try await service.write { try collection.upsertTexts(documents) }
+        let collection = service.collection, batch = documents
+        let results = try await service.write { try collection.upsertTexts(batch) }
         return jsonResponse(DocumentsResponse(documents: results, upserted: results.filter(\.changed).count))
     }
 

@@ -63,7 +63,7 @@ public struct ServerConfiguration: Sendable {
 /// The engine behind the routes: one collection and its embedder. Searches run concurrently;
 /// writes (document upserts and deletes) run one at a time on their own queue, to completion
 /// even when the client goes away.
-public final class SextantService: @unchecked Sendable {
+public final class SextantService: Sendable {
     public let collection: Collection
     public var embedder: Embedder { collection.embedder }
     public let modelName: String
@@ -77,14 +77,14 @@ public final class SextantService: @unchecked Sendable {
     }
 
     /// Runs `body` off the async threads (the engine blocks while it computes).
-    func read<T>(_ body: @escaping () throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             reads.async { continuation.resume(with: Result { try body() }) }
         }
     }
 
     /// Runs a write: one at a time, and always to the end once started.
-    func write<T>(_ body: @escaping () throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             writes.async { continuation.resume(with: Result { try body() }) }
         }

@@ -6,7 +6,7 @@ enum SplitBehavior: String, Sendable {
 
 /// A pattern for `Split` pre-tokenizers and `Replace` normalizers: a literal string or a regex,
 /// matched over Unicode scalars.
-struct SplitPattern: @unchecked Sendable {
+struct SplitPattern: @unchecked Sendable {   // `Regex<AnyRegexOutput>` is not Sendable, but matching never mutates it
     private let literal: [Unicode.Scalar]?
     private let regex: Regex<AnyRegexOutput>?
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Brute-force nearest neighbours over a row-major matrix: the reference that recall is
 /// measured against.
@@ -8,14 +9,10 @@ public enum ExactSearch {
     public static func neighbours(base: [Float], dimensions d: Int, queries: [Float], k: Int, metric: Metric,
                                   skip: [Bool]? = nil) -> [[Int]] {
         let n = base.count / d, nq = queries.count / d
-        var norms = [Float](repeating: 1, count: n)
-        if metric == .cosine {
-            base.withUnsafeBufferPointer { b in
-                for i in 0..<n { norms[i] = Distance.dot(b.baseAddress! + i * d, b.baseAddress! + i * d, d).squareRoot() }
-            }
+        let norms: [Float] = metric != .cosine ? [] : base.withUnsafeBufferPointer { b in
+            (0..<n).map { i in Distance.dot(b.baseAddress! + i * d, b.baseAddress! + i * d, d).squareRoot() }
         }
-        var out = [[Int]](repeating: [], count: nq)
-        let lock = NSLock()
+        let out = Mutex([[Int]](repeating: [], count: nq))
         DispatchQueue.concurrentPerform(iterations: nq) { qi in
             var heap = ScoredHeap(max: true, capacity: k + 1)
             base.withUnsafeBufferPointer { b in
@@ -40,8 +37,8 @@ public enum ExactSearch {
             }
             let row = heap.items.sorted { $0.distance < $1.distance || ($0.distance == $1.distance && $0.slot < $1.slot) }
                 .map { Int($0.slot) }
-            lock.lock(); out[qi] = row; lock.unlock()
+            out.withLock { $0[qi] = row }
         }
-        return out
+        return out.withLock { $0 }
     }
 }

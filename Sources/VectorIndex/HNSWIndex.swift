@@ -8,7 +8,7 @@ import Foundation
 /// exactly; then the quantizer is fitted on them and the graph is built. Many searches may run
 /// at once with one writer (a readers-writer lock); a search never sees a half-inserted node.
 /// `filter` closures run under the read lock and must not call back into the index's writers.
-public final class HNSWIndex: @unchecked Sendable {
+public final class HNSWIndex: @unchecked Sendable {   // the graph and vectors are guarded by `lock` (readers-writer)
     public let dimensions: Int
     public let metric: Metric
     public let parameters: HNSWParameters

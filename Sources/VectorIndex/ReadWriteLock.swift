@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Many readers or one writer (a pthread rwlock on the heap, so it never moves).
-final class ReadWriteLock: @unchecked Sendable {
+final class ReadWriteLock: @unchecked Sendable {   // pthread rwlocks are made to be shared between threads
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 
     init() {

@@ -140,7 +140,7 @@ struct SearchScratch {
 }
 
 /// Scratch for concurrent searches: each search takes one and gives it back.
-final class ScratchPool: @unchecked Sendable {
+final class ScratchPool: @unchecked Sendable {   // `free` is guarded by `lock`; a scratch is used by one search at a time
     private let lock = NSLock()
     private var free: [SearchScratch] = []
     let dimensions: Int, maxDegree: Int

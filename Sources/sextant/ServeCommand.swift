@@ -50,7 +50,7 @@ struct ServeCommand: ParsableCommand {
                     """.utf8))
             }
         }
-        final class Outcome: @unchecked Sendable { var error: Error? }
+        final class Outcome: @unchecked Sendable { var error: Error? }   // written by the task before `finished` is signalled, read after
         let outcome = Outcome()
         let finished = DispatchSemaphore(value: 0)
         Task {
