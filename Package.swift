@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries (apt: libopenblas-dev, liblz4-dev), found through pkg-config.
@@ -38,6 +39,7 @@ let package = Package(
         .target(name: "SextantServer", dependencies: [
             "Sextant",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),   // to tell a client's hang-up from a server fault
         ], swiftSettings: swift6),
         .executableTarget(name: "sextant", dependencies: [
             "Sextant",

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOHTTP1
 import Sextant
 
 /// An error answered as `{"error": {"code", "message"}}` with an HTTP status. The library's
@@ -50,6 +51,12 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             return .badRequest(describe(e))
         case let e as HTTPError:
             return APIError(e.status, codeName(e.status), e.body ?? e.status.reasonPhrase)
+        case let e as HTTPParserError:
+            // The client's fault: it closed the connection mid-request or sent malformed HTTP.
+            if case .invalidEOFState = e {
+                return APIError(.badRequest, "incomplete_request", "the connection closed before the whole request body arrived")
+            }
+            return APIError(.badRequest, "malformed_http", "malformed HTTP request: \(e.debugDescription)")
         case let e as HTTPResponseError:
             let message = e.status == .contentTooLarge ? "the request body is too large" : e.status.reasonPhrase
             return APIError(e.status, codeName(e.status), message)
@@ -126,6 +133,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let api = APIError.from(error)
             if api.status.code >= 500 {
                 context.logger.error("\(request.method) \(request.uri.path): \(api.message)")
+            } else if api.code == "incomplete_request" {
+                context.logger.debug("\(request.method) \(request.uri.path): \(api.message)")
             }
             return try api.response(from: request, context: context)
         }

@@ -29,12 +29,16 @@ public struct ServerConfiguration: Sendable {
     public var insecure = false
     public var limits = ServerLimits()
 
+    /// `host` may be an IPv6 address in URL brackets (`[::1]`); they are dropped.
     public init(host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil, insecure: Bool = false) {
-        self.host = host
+        self.host = host.hasPrefix("[") && host.hasSuffix("]") && host.count > 2 ? String(host.dropFirst().dropLast()) : host
         self.port = port
         self.apiKey = apiKey
         self.insecure = insecure
     }
+
+    /// The host as written in a URL: IPv6 addresses in brackets.
+    public var urlHost: String { host.contains(":") ? "[\(host)]" : host }
 
     /// True for 127.0.0.0/8, ::1 and localhost.
     public static func isLoopback(_ host: String) -> Bool {

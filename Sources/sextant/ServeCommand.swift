@@ -46,7 +46,7 @@ struct ServeCommand: ParsableCommand {
             try buildApplication(service: service, configuration: settings) { port in
                 FileHandle.standardError.write(Data("""
                     sextant: serving \(directory) (\(documents) documents, model \(service.modelName)) \
-                    on http://\(settings.host.contains(":") ? "[\(settings.host)]" : settings.host):\(port)\(settings.apiKey == nil ? "" : " (API key required)")\n
+                    on http://\(settings.urlHost):\(port)\(settings.apiKey == nil ? "" : " (API key required)")\n
                     """.utf8))
             }
         }
@@ -58,6 +58,11 @@ struct ServeCommand: ParsableCommand {
             finished.signal()
         }
         finished.wait()
-        if let error = outcome.error { throw fail("cannot serve on \(config.host):\(config.port): \(error)") }
+        if let error = outcome.error {
+            throw fail("""
+                cannot serve on \(settings.urlHost):\(settings.port): \(error). \
+                Is another process using the port, or is the address not one of this machine's? Try another --port or --host
+                """)
+        }
     }
 }

@@ -71,7 +71,11 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         #expect(throws: SextantError.self) { try ServerConfiguration(host: "192.168.1.4", port: 8080).validate() }
         try ServerConfiguration(host: "0.0.0.0", port: 8080, apiKey: "k").validate()
         try ServerConfiguration(host: "0.0.0.0", port: 8080, insecure: true).validate()
-        for host in ["127.0.0.1", "127.1.2.3", "localhost", "::1"] { try ServerConfiguration(host: host).validate() }
+        for host in ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"] { try ServerConfiguration(host: host).validate() }
+        // An IPv6 address may be given in URL brackets: it binds without them and prints with them.
+        let v6 = ServerConfiguration(host: "[::1]")
+        #expect(v6.host == "::1" && v6.urlHost == "[::1]")
+        #expect(ServerConfiguration(host: "127.0.0.1").urlHost == "127.0.0.1")
         #expect(throws: SextantError.self) { try ServerConfiguration(host: "127.0.0.1", apiKey: "").validate() }
         #expect(!ServerConfiguration.isLoopback("127.0.0.1.evil.com"))
     }
@@ -462,7 +466,10 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         let long = (0..<60).map { "Sentence \($0) about the boundary layer on a swept wing at high angles of attack." }.joined(separator: " ")
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            func sendAndHangUp(_ body: String, cutAt: Int? = nil) throws {
+            /// Sends the head and (part of) the body, then closes; with `readReply`, closes only
+            /// the sending side and returns what the server answers.
+            @discardableResult
+            func sendAndHangUp(_ body: String, cutAt: Int? = nil, readReply: Bool = false) throws -> String {
                 let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
                 #expect(fd >= 0)
                 var address = sockaddr_in()
@@ -477,12 +484,24 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
                 let head = "POST /v1/documents HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(bytes.count)\r\n\r\n"
                 let message = Array(head.utf8) + bytes.prefix(cutAt ?? bytes.count)
                 #expect(message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } == message.count)
-                close(fd)
+                defer { close(fd) }
+                guard readReply else { return "" }
+                shutdown(fd, Int32(SHUT_WR))
+                var reply = [UInt8](repeating: 0, count: 4096), total = 0
+                while total < reply.count {
+                    let n = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + total, $0.count - total, 0) }
+                    if n <= 0 { break }
+                    total += n
+                }
+                return String(decoding: reply.prefix(total), as: UTF8.self)
             }
             let whole = String(decoding: try JSONSerialization.data(withJSONObject: ["documents": [["id": "whole", "text": long]]]), as: UTF8.self)
             let cut = String(decoding: try JSONSerialization.data(withJSONObject: ["documents": [["id": "cut", "text": long]]]), as: UTF8.self)
             try sendAndHangUp(whole)
             try sendAndHangUp(cut, cutAt: cut.utf8.count / 2)
+            // A client that stops sending mid-body is told so with a 400, not a server error (500).
+            let reply = try sendAndHangUp(cut, cutAt: cut.utf8.count / 2, readReply: true)
+            #expect(reply.hasPrefix("HTTP/1.1 400") && reply.contains("incomplete_request"), "\(reply)")
             // The first write runs to its end although nobody waits for the answer.
             var stored = false
             for _ in 0..<100 where !stored {
