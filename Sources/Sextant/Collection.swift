@@ -55,6 +55,12 @@ public struct CollectionInfo: Sendable, Codable {
     public var overlapTokens: Int
     public var databaseBytes: Int64
     public var indexBytes: Int64
+    /// Bytes the vector index holds in memory (graph, int8 codes, ids).
+    public var indexMemoryBytes: Int64
+    /// Database and index file per chunk (texts, full vectors, FTS5, graph and codes).
+    public var bytesPerChunkOnDisk: Int64
+    /// In-memory index per chunk (the full vectors stay in SQLite and its page cache).
+    public var bytesPerChunkInMemory: Int64
 }
 
 /// A collection: a folder holding the SQLite store (the truth: documents, chunks, vectors,
@@ -89,7 +95,10 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     }
 
     var indexURL: URL { directory.appendingPathComponent("vectors.hnsw") }
-    static let indexParameters = HNSWParameters(m: 16, efConstruction: 200, ef: 96, oversampling: 4)
+    /// The index holds the graph and int8 codes; full vectors live once, in SQLite, and the
+    /// k × oversampling candidates of a search are rescored from there (`StoreVectorSource`).
+    static let indexParameters = HNSWParameters(m: 16, efConstruction: 200, ef: 96, oversampling: 4, storesVectors: false)
+    private let vectorSource: StoreVectorSource
 
     /// Opens (or creates) the collection in `directory`.
     /// - Parameters:
@@ -105,6 +114,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
             throw SextantError(.io, "\(directory.path): cannot create the index folder (\(error.localizedDescription))")
         }
         store = try CollectionStore(url: directory.appendingPathComponent("meta.sqlite"))
+        vectorSource = StoreVectorSource(store: store)
         writeLock = WriteLock(directory: directory)
         if let reason = store.readOnlyReason {
             self.warn("\(directory.path) is open read-only (\(reason)): searching works, changes are refused, and the vector index is kept in memory")
@@ -147,6 +157,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         }
         batcher = EmbeddingBatcher(embedder: embedder)
         currentIndex = try HNSWIndex(dimensions: embedder.dimensions, metric: .cosine, parameters: Self.indexParameters)
+        currentIndex.vectorSource = vectorSource
         try indexLock.withLock { try loadOrRebuildIndex() }
     }
 
@@ -181,9 +192,11 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     private func loadOrRebuildIndex() throws {
         if FileManager.default.fileExists(atPath: indexURL.path) {
             do {
-                let loaded = try HNSWIndex.load(from: indexURL)
+                let loaded = try HNSWIndex.load(from: indexURL, vectorSource: vectorSource)
                 let recorded = try store.value(forKey: "index_generation").flatMap(Int.init)
-                if loaded.dimensions == embedder.dimensions, let recorded, let delta = try store.changes(since: recorded) {
+                if loaded.parameters.storesVectors {
+                    warn("\(indexURL.path) was written by an older Sextant (with a second copy of every vector); rebuilding it without")
+                } else if loaded.dimensions == embedder.dimensions, let recorded, let delta = try store.changes(since: recorded) {
                     try Self.apply(removed: delta.removed, added: delta.added, to: loaded)
                     let expected = try store.chunkIdDigest()
                     if loaded.count == expected.count, CollectionStore.idDigest(loaded.ids) == expected.digest {
@@ -192,7 +205,9 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
                         return
                     }
                 }
-                warn("\(indexURL.path) does not match \(store.url.lastPathComponent); rebuilding it")
+                if !loaded.parameters.storesVectors {
+                    warn("\(indexURL.path) does not match \(store.url.lastPathComponent); rebuilding it")
+                }
             } catch {
                 warn("\(indexURL.path) is damaged (\(error)); rebuilding it from \(store.url.lastPathComponent)")
             }
@@ -217,7 +232,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     private func rebuildIndexLocked() throws {
         let (generation, items) = try store.allVectors()
         currentIndex = try HNSWIndex.rebuild(dimensions: embedder.dimensions, metric: .cosine, parameters: Self.indexParameters,
-                                             from: items.map { (UInt64($0.id), $0.vector) })
+                                             from: items.map { (UInt64($0.id), $0.vector) }, vectorSource: vectorSource)
         indexGeneration = generation
     }
 
@@ -616,10 +631,14 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     public func info() throws -> CollectionInfo {
         let counts = try store.counts()
         let indexBytes = (try? FileManager.default.attributesOfItem(atPath: indexURL.path)[.size] as? NSNumber)?.int64Value ?? 0
+        let databaseBytes = store.bytesOnDisk(), memoryBytes = Int64(try caughtUpIndex().memoryBytes)
+        let perChunk = { (bytes: Int64) in counts.chunks > 0 ? bytes / Int64(counts.chunks) : 0 }
         return CollectionInfo(directory: directory.path, documents: counts.documents, chunks: counts.chunks,
                               model: manifest.modelName, modelSHA256: manifest.modelSHA256, dimensions: manifest.dimensions,
                               promptFormat: manifest.promptFormat, chunkTokens: manifest.chunkTokens,
-                              overlapTokens: manifest.overlapTokens, databaseBytes: store.bytesOnDisk(), indexBytes: indexBytes)
+                              overlapTokens: manifest.overlapTokens, databaseBytes: databaseBytes, indexBytes: indexBytes,
+                              indexMemoryBytes: memoryBytes, bytesPerChunkOnDisk: perChunk(databaseBytes + indexBytes),
+                              bytesPerChunkInMemory: perChunk(memoryBytes))
     }
 
     /// Re-embeds every chunk with `model` (the collection's own model when nil), then stores
@@ -672,5 +691,15 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     /// Whether `directory` holds a collection.
     public static func exists(at directory: URL) -> Bool {
         FileManager.default.fileExists(atPath: directory.appendingPathComponent("meta.sqlite").path)
+    }
+}
+
+/// Full vectors for rescoring, read from the store (their one home) by chunk id.
+final class StoreVectorSource: FullVectorSource {
+    private let store: CollectionStore
+    init(store: CollectionStore) { self.store = store }
+
+    func forEachVector(ids: [UInt64], _ body: (UInt64, UnsafeBufferPointer<Float>) -> Void) throws {
+        try store.withVectors(ids: ids.map { Int64($0) }) { id, v in body(UInt64(id), v) }
     }
 }

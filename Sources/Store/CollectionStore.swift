@@ -531,16 +531,29 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
         }
     }
 
-    /// Full-precision vectors by chunk id.
-    public func vectors(ids: [Int64]) throws -> [Int64: [Float]] {
-        guard !ids.isEmpty else { return [:] }
-        return try read("reading vectors") { db in
-            var result: [Int64: [Float]] = [:]
-            let sql = "SELECT id, vector FROM chunks WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ",")))"
-            for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids)) {
-                result[row[0]] = Self.floats(row[1])
+    /// Calls `body` with the full vector of each of `ids` that exists (ids of removed chunks are
+    /// skipped), in no particular order: one statement per 500 ids, the vector in a reused buffer
+    /// (valid during the call only). This is how searches rescore their candidates.
+    public func withVectors(ids: [Int64], _ body: (Int64, UnsafeBufferPointer<Float>) -> Void) throws {
+        guard !ids.isEmpty else { return }
+        try read("reading vectors") { db in
+            var buffer: [Float] = []
+            var start = 0
+            while start < ids.count {
+                let part = Array(ids[start..<min(ids.count, start + 500)])
+                start += part.count
+                let sql = "SELECT id, vector FROM chunks WHERE id IN (\(repeatElement("?", count: part.count).joined(separator: ",")))"
+                let rows = try Row.fetchCursor(try db.cachedStatement(sql: sql), arguments: StatementArguments(part))
+                while let row = try rows.next() {
+                    let id: Int64 = row[0]
+                    try row.withUnsafeData(atIndex: 1) { data in
+                        guard let data else { return }
+                        if buffer.count != data.count / 4 { buffer = [Float](repeating: 0, count: data.count / 4) }
+                        buffer.withUnsafeMutableBytes { _ = data.copyBytes(to: $0) }   // blobs need not be aligned for Float
+                        buffer.withUnsafeBufferPointer { body(id, $0) }
+                    }
+                }
             }
-            return result
         }
     }
 

@@ -240,31 +240,38 @@ public final class HNSWIndex: @unchecked Sendable {   // the graph and vectors a
     private func rescore(_ graph: HNSWGraph, _ q: UnsafePointer<Float>, k: Int, count: Int,
                          scratch: inout SearchScratch) throws -> [(id: UInt64, distance: Float)] {
         while scratch.results.count > count { scratch.results.pop() }
-        var out: [(id: UInt64, distance: Float)] = []
-        out.reserveCapacity(scratch.results.count)
-        for c in scratch.results.items {
-            out.append((graph.labels[Int(c.slot)], try fullDistance(graph, q, c.slot)))
-        }
+        var out = try fullDistances(graph, q, scratch.results.items.map(\.slot))
         out.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
         if out.count > k { out.removeLast(out.count - k) }
         return out
     }
 
-    /// Exact search over the live ids that pass `filter`, with full vectors.
+    /// Exact search over the live ids that pass `filter`, with full vectors (read from the
+    /// vector source in batches when the index keeps none).
     private func exactScan(_ graph: HNSWGraph, _ q: UnsafePointer<Float>, k: Int,
                            filter: ((UInt64) -> Bool)?) throws -> [(id: UInt64, distance: Float)] {
         var heap = ScoredHeap(max: true, capacity: k + 1)
-        for s in 0..<graph.slotCount where graph.states[s] == .live {
-            if let filter, !filter(graph.labels[s]) { continue }
-            let d = try fullDistance(graph, q, UInt32(s))
-            if heap.count < k || d < heap.top.distance {
-                heap.push(Scored(distance: d, slot: UInt32(s)))
+        var batch: [UInt32] = []
+        batch.reserveCapacity(Self.sourceBatch)
+        func flush() throws {
+            for (id, d) in try fullDistances(graph, q, batch) where heap.count < k || d < heap.top.distance {
+                heap.push(Scored(distance: d, slot: slotOf[id]!))
                 if heap.count > k { heap.pop() }
             }
+            batch.removeAll(keepingCapacity: true)
         }
+        for s in 0..<graph.slotCount where graph.states[s] == .live {
+            if let filter, !filter(graph.labels[s]) { continue }
+            batch.append(UInt32(s))
+            if batch.count == Self.sourceBatch { try flush() }
+        }
+        try flush()
         return heap.items.map { (graph.labels[Int($0.slot)], $0.distance) }
             .sorted { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
     }
+
+    /// Slots whose full vectors an exact scan asks the vector source for at once.
+    static let sourceBatch = 512
 
     /// The filter's expected match count, from a fixed spread of up to 512 live slots.
     private func estimatedMatches(_ graph: HNSWGraph, _ filter: (UInt64) -> Bool) -> Double {
@@ -281,28 +288,36 @@ public final class HNSWIndex: @unchecked Sendable {   // the graph and vectors a
         return Double(hits) / Double(live) * Double(graph.liveCount)
     }
 
-    /// The exact distance from a prepared query to a slot's full vector.
-    private func fullDistance(_ graph: HNSWGraph, _ q: UnsafePointer<Float>, _ slot: UInt32) throws -> Float {
-        if let v = graph.vector(slot) { return Distance.prepared(q, v, dimensions, metric) }
-        let id = graph.labels[Int(slot)]
+    /// Exact distances from a prepared query to the full vectors of `slots`, from the graph or
+    /// in one call to the vector source. A vector the source no longer holds (its chunk was
+    /// deleted after this index's last catch-up) leaves its slot out of the result.
+    private func fullDistances(_ graph: HNSWGraph, _ q: UnsafePointer<Float>,
+                               _ slots: [UInt32]) throws -> [(id: UInt64, distance: Float)] {
+        if graph.storesVectors {
+            return slots.map { (graph.labels[Int($0)], Distance.prepared(q, graph.vector($0)!, dimensions, metric)) }
+        }
         guard let source else {
             throw VectorIndexError(.missingVector, "the index keeps no full vectors and has no vector source")
         }
-        var d = Float.nan
-        let found = source.withVector(id: id) { v in
-            guard v.count == dimensions, let p = v.baseAddress else { return }
+        var out: [(id: UInt64, distance: Float)] = []
+        out.reserveCapacity(slots.count)
+        var mismatched: UInt64?
+        try source.forEachVector(ids: slots.map { graph.labels[Int($0)] }) { id, v in
+            guard v.count == dimensions, let p = v.baseAddress else { mismatched = id; return }
+            let d: Float
             switch metric {
             case .cosine:
                 let norm = Distance.dot(p, p, dimensions).squareRoot()
-                d = 1 - Distance.dot(q, p, dimensions) / norm
+                d = norm > 0 ? 1 - Distance.dot(q, p, dimensions) / norm : 1
             case .innerProduct: d = -Distance.dot(q, p, dimensions)
             case .l2: d = Distance.l2sq(q, p, dimensions)
             }
+            out.append((id, d))
         }
-        guard found, d.isFinite else {
-            throw VectorIndexError(.missingVector, "the vector source has no usable vector for id \(id)")
+        if let mismatched {
+            throw VectorIndexError(.missingVector, "the vector source's vector for id \(mismatched) does not have \(dimensions) dimensions")
         }
-        return d
+        return out
     }
 
     // MARK: Memory

@@ -182,11 +182,13 @@ final class MatrixSource: FullVectorSource {
     let matrix: VectorFile.Matrix
     init(_ m: VectorFile.Matrix) { matrix = m }
 
-    func withVector(id: UInt64, _ body: (UnsafeBufferPointer<Float>) -> Void) -> Bool {
-        guard id < UInt64(matrix.rows) else { return false }
+    func forEachVector(ids: [UInt64], _ body: (UInt64, UnsafeBufferPointer<Float>) -> Void) {
         let d = matrix.columns
-        matrix.values.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[Int(id) * d..<(Int(id) + 1) * d])) }
-        return true
+        matrix.values.withUnsafeBufferPointer { all in
+            for id in ids where id < UInt64(matrix.rows) {
+                body(id, UnsafeBufferPointer(rebasing: all[Int(id) * d..<(Int(id) + 1) * d]))
+            }
+        }
     }
 }
 

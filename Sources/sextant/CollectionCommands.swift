@@ -315,7 +315,8 @@ struct InfoCommand: ParsableCommand {
             chunks:     \(info.chunks)
             model:      \(info.model) (\(info.dimensions) dimensions, prompt format \(info.promptFormat), weights sha256 \(info.modelSHA256.prefix(16))…)
             chunking:   \(info.chunkTokens) tokens, overlap \(info.overlapTokens)
-            on disk:    \(info.databaseBytes / 1024) KiB database, \(info.indexBytes / 1024) KiB vector index
+            on disk:    \(info.databaseBytes / 1024) KiB database, \(info.indexBytes / 1024) KiB vector index (\(info.bytesPerChunkOnDisk) bytes per chunk)
+            in memory:  \(info.indexMemoryBytes / 1024) KiB vector index (\(info.bytesPerChunkInMemory) bytes per chunk; full vectors are read from the database)
             """)
     }
 }

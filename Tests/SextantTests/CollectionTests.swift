@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Sextant
 import Store
+import VectorIndex
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let defaultModel = repoRoot.appendingPathComponent("models/all-MiniLM-L6-v2")
@@ -141,6 +142,59 @@ let sampleDocs = [
         #expect(gone.documentsRemoved == 0)
         #expect(try c.info().documents == 5)
         #expect(log.lines.contains { $0.contains("no such file or folder") })
+    }
+
+    /// Full vectors live once, in SQLite: the index (file and memory) holds the graph and int8
+    /// codes, and searches rescore their candidates from the store with exact cosines. An index
+    /// file of an older version (with a second copy of every vector) is rebuilt without it.
+    @Test func vectorsAreStoredOnceAndRescoredFromTheStore() throws {
+        let topics = ["wings", "engines", "bread", "soup", "rivers", "stars", "chess", "gardens"]
+        var files: [String: String] = [:]
+        for i in 0..<96 {
+            files["notes/n\(i).md"] = (0..<14).map { j in
+                "Note \(i), part \(j): \(topics[(i + j) % topics.count]), seen \(i * 14 + j) times."
+            }.joined(separator: "\n\n")
+        }
+        let root = try makeTree(files)
+        let dir = newIndexDirectory()
+        let c = try Collection(directory: dir, defaultModel: defaultModel, chunkTokens: 16, overlapTokens: 0, warn: { _ in })
+        _ = try c.sync(SyncOptions(folders: [root]))
+        let info = try c.info()
+        #expect(info.chunks > 1100, "\(info.chunks)")   // past the index's training size: a graph over codes
+        #expect(try c.index.vectorBytes == 0)
+        let vectorBytes = Int64(384 * 4)
+        #expect(info.indexBytes / Int64(info.chunks) < vectorBytes / 2, "\(info.indexBytes) bytes for \(info.chunks) chunks")
+        #expect(info.bytesPerChunkInMemory > 0 && info.bytesPerChunkInMemory < vectorBytes / 2, "\(info.bytesPerChunkInMemory)")
+        #expect(info.bytesPerChunkOnDisk == (info.databaseBytes + info.indexBytes) / Int64(info.chunks))
+
+        // Dense scores are exact cosines with the stored vectors, and the best hit is the exact best.
+        let stored = Dictionary(uniqueKeysWithValues: try c.store.allVectors().items.map { ($0.id, $0.vector) })
+        func cosine(_ a: [Float], _ b: [Float]) -> Double {
+            let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let na = a.reduce(0.0) { $0 + Double($1) * Double($1) }, nb = b.reduce(0.0) { $0 + Double($1) * Double($1) }
+            return dot / (na.squareRoot() * nb.squareRoot())
+        }
+        for query in ["swept wings and lift", "a pot of vegetable soup", "opening moves in chess", "stars at night"] {
+            let q = c.embedder.embed([query], kind: .query(instruct: nil, examples: []))[0]
+            let best = stored.max { cosine(q, $0.value) < cosine(q, $1.value) }!
+            let hits = try c.search(SearchRequest(query: query, k: 10, mode: .dense))
+            #expect(hits.count == 10)
+            #expect(hits.first?.chunkId == best.key, "\(query)")
+            for hit in hits { #expect(abs(hit.score - cosine(q, stored[hit.chunkId]!)) < 1e-4, "\(query)") }
+        }
+
+        // An index file that keeps full vectors (as older versions wrote) is replaced by one without.
+        let old = try HNSWIndex.rebuild(dimensions: 384, metric: .cosine,
+                                        parameters: HNSWParameters(m: 16, efConstruction: 200, ef: 96, oversampling: 4, storesVectors: true),
+                                        from: stored.map { (UInt64($0.key), $0.value) })
+        try old.save(to: c.indexURL)
+        let oldBytes = try FileManager.default.attributesOfItem(atPath: c.indexURL.path)[.size] as! Int
+        #expect(oldBytes > 2 * Int(info.indexBytes), "\(oldBytes) and \(info.indexBytes) bytes")
+        let log = WarningLog()
+        let reopened = try openCollection(dir, warnings: log)
+        #expect(log.lines.contains { $0.contains("older Sextant") }, "\(log.lines)")
+        #expect(try reopened.info().indexBytes * 2 < oldBytes)
+        #expect(try reopened.search(SearchRequest(query: "swept wings and lift", k: 3, mode: .dense)).count == 3)
     }
 
     /// Deleting most of a collection gives the disk space back (index file and database), and

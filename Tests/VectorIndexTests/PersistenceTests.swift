@@ -50,12 +50,12 @@ final class PersistenceTests: XCTestCase {
     }
 
     final class ArraySource: FullVectorSource {
-        let vectors: [UInt64: [Float]]
+        var vectors: [UInt64: [Float]]
+        private(set) var calls = 0
         init(_ v: [UInt64: [Float]]) { vectors = v }
-        func withVector(id: UInt64, _ body: (UnsafeBufferPointer<Float>) -> Void) -> Bool {
-            guard let v = vectors[id] else { return false }
-            v.withUnsafeBufferPointer(body)
-            return true
+        func forEachVector(ids: [UInt64], _ body: (UInt64, UnsafeBufferPointer<Float>) -> Void) {
+            calls += 1
+            for id in ids { vectors[id]?.withUnsafeBufferPointer { body(id, $0) } }
         }
     }
 
@@ -76,6 +76,23 @@ final class PersistenceTests: XCTestCase {
             XCTAssertEqual(a.map(\.id), b.map(\.id))
             for (x, y) in zip(a, b) { XCTAssertEqual(x.distance, y.distance, accuracy: 1e-5) }
         }
+        // One call to the source per search; filtered searches (the exact scan included) agree too.
+        let before = source.calls
+        _ = try index.search(Self.data[3], k: 10)
+        XCTAssertEqual(source.calls, before + 1)
+        for modulus in [2, 7, 97] as [UInt64] {
+            let keep: (UInt64) -> Bool = { $0 % modulus == 1 }
+            let a = try stored.search(Self.data[5], k: 10, filter: keep), b = try index.search(Self.data[5], k: 10, filter: keep)
+            XCTAssertEqual(a.map(\.id), b.map(\.id), "filter modulus \(modulus)")
+        }
+        // A vector gone from the source (its chunk deleted after the index's last catch-up) is left out.
+        let nearest = try index.search(Self.data[11], k: 3)
+        XCTAssertEqual(nearest.first?.id, 11)
+        source.vectors[11] = nil
+        let without = try index.search(Self.data[11], k: 3)
+        XCTAssertFalse(without.contains { $0.id == 11 })
+        XCTAssertFalse(without.isEmpty)
+        source.vectors[11] = Self.data[11]
         let url = dir.appendingPathComponent("ext.hnsw")
         try index.save(to: url)
         let loaded = try HNSWIndex.load(from: url, vectorSource: source)
