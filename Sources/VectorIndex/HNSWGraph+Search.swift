@@ -81,6 +81,13 @@ extension HNSWGraph {
     /// is live, not `exclude`, and its label passes `filter`. The search ends when the nearest
     /// open candidate is farther than the worst of `ef` accepted results, so with fewer than
     /// `ef` acceptable nodes it walks everything reachable.
+    ///
+    /// Exact duplicates of a walked node (byte-identical codes: boilerplate chunks such as a
+    /// footer in every file) are set aside as ties instead of entering the beam: a group of
+    /// identical vectors larger than `ef` would otherwise fill it with one point, and the walk
+    /// would end there, never reaching nearer nodes behind it. Up to `ef` accepted ties,
+    /// gathered through the group's own links, join the results at the end (possibly more than
+    /// `ef` results in all).
     func searchLayer(_ q: PreparedQuery, entries: UnsafeBufferPointer<Scored>, ef: Int, level: Int, exclude: UInt32,
                      filter: ((UInt64) -> Bool)?, scratch: inout SearchScratch) {
         // Locals, so the loop reads no class storage (no exclusivity checks).
@@ -90,6 +97,7 @@ extension HNSWGraph {
         scratch.resetVisited(slots: slotCount)
         scratch.candidates.removeAll()
         scratch.results.removeAll()
+        scratch.ties.removeAll(keepingCapacity: true)
         @inline(__always) func accepted(_ s: UInt32) -> Bool {
             guard s != exclude, states[Int(s)] == .live else { return false }
             guard let filter else { return true }
@@ -134,6 +142,10 @@ extension HNSWGraph {
                     case .innerProduct: dist = -ip
                     case .l2: dist = q.normSq + cs[1] - 2 * ip
                     }
+                    if dist == c.distance && sameCode(s, c.slot) {
+                        if scratch.ties.count < 4 * ef { scratch.ties.append(Scored(distance: dist, slot: s)) }
+                        continue
+                    }
                     guard scratch.results.count < ef || dist < bound else { continue }
                     scratch.candidates.push(Scored(distance: dist, slot: s))
                     if accepted(s) {
@@ -144,6 +156,27 @@ extension HNSWGraph {
                 }
             }
         }
+        gatherTies(ef: ef, level: level, accepted: accepted, scratch: &scratch)
+    }
+
+    /// Follows the ties' own links to more copies of them (breadth first, until `ef` accepted
+    /// ties), then adds the accepted ones to the results.
+    private func gatherTies(ef: Int, level: Int, accepted: (UInt32) -> Bool, scratch: inout SearchScratch) {
+        guard !scratch.ties.isEmpty else { return }
+        var next = 0
+        var acceptedTies = scratch.ties.reduce(0) { $0 + (accepted($1.slot) ? 1 : 0) }
+        while next < scratch.ties.count, acceptedTies < ef, scratch.ties.count < 4 * ef {
+            let t = scratch.ties[next]
+            next += 1
+            let list = links(t.slot, level)
+            for i in 0..<Int(list.pointee) {
+                let s = list[1 + i]
+                guard sameCode(s, t.slot), scratch.visit(s) else { continue }
+                scratch.ties.append(Scored(distance: t.distance, slot: s))
+                if accepted(s) { acceptedTies += 1 }
+            }
+        }
+        for t in scratch.ties where accepted(t.slot) { scratch.results.push(t) }
     }
 
     @inline(__always)

@@ -90,6 +90,8 @@ struct ScoredHeap {
 struct SearchScratch {
     var candidates = ScoredHeap(max: false)
     var results = ScoredHeap(max: true)
+    /// Exact duplicates of walked nodes, set aside during a level search (see `searchLayer`).
+    var ties: [Scored] = []
     private var marksBlock = RawBlock<UInt32>(capacity: 1)
     private var marks: UnsafeMutablePointer<UInt32>
     private var generation: UInt32 = 0

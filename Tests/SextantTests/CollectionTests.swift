@@ -197,6 +197,30 @@ let sampleDocs = [
         #expect(try reopened.search(SearchRequest(query: "swept wings and lift", k: 3, mode: .dense)).count == 3)
     }
 
+    /// Half of the chunks are one identical boilerplate text (each paragraph's tail
+    /// "sentence."), a group far larger than the search beam. Dense searches must still find
+    /// the paragraphs behind it, and a search for the boilerplate returns k copies.
+    @Test func boilerplateChunksDoNotHideTheRest() throws {
+        let topics = ["wings", "engines", "bread", "soup", "rivers", "stars", "chess", "gardens"]
+        var files: [String: String] = [:]
+        for i in 0..<96 {
+            files["notes/n\(i).md"] = (0..<14).map { j in
+                "Paragraph \(j) of note \(i) is about \(topics[(i + j) % topics.count]) and a few other things worth a sentence."
+            }.joined(separator: "\n\n")
+        }
+        let root = try makeTree(files)
+        let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, chunkTokens: 16, overlapTokens: 0, warn: { _ in })
+        _ = try c.sync(SyncOptions(folders: [root]))
+        let tails = try c.search(SearchRequest(query: "sentence.", k: 50, mode: .dense))
+        #expect(tails.count == 50 && tails.allSatisfy { $0.snippet == "sentence." }, "\(tails.prefix(3))")
+        #expect(Set(tails.map(\.chunkId)).count == 50)
+        for (query, topic) in [("swept wings and lift", "wings"), ("opening moves in chess", "chess"), ("stars at night", "stars"),
+                               ("a pot of vegetable soup", "soup")] {
+            let hits = try c.search(SearchRequest(query: query, k: 3, mode: .dense))
+            #expect(hits.count == 3 && hits.allSatisfy { $0.snippet.contains(topic) }, "\(query): \(hits.map(\.snippet))")
+        }
+    }
+
     /// Deleting most of a collection gives the disk space back (index file and database), and
     /// what is left stays searchable.
     @Test func deletesGiveSpaceBack() throws {

@@ -83,6 +83,30 @@ final class EdgeCaseTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(hit, 95, "the rest of the graph stays reachable")
     }
 
+    /// Half of the vectors are one identical vector (boilerplate chunks: a footer, a licence
+    /// header), far more copies than efConstruction: a search for it returns k copies, and the
+    /// rest stays reachable. (The case where the copies used to trap the walk needs real text
+    /// embeddings: `CollectionTests.boilerplateChunksDoNotHideTheRest`.)
+    func testALargeGroupOfIdenticalVectors() throws {
+        // The data in a narrow cone (like text embeddings), the copies well away from all of it.
+        let data = TestData.clustered(count: 1500, dimensions: 16, clusters: 8).map { v in
+            v.enumerated().map { $0.offset == 0 ? $0.element + 40 : $0.element }
+        }
+        let same = (0..<16).map { $0 == 15 ? Float(1) : 0 }
+        let index = try HNSWIndex(dimensions: 16, metric: .cosine, parameters: HNSWParameters(trainingSize: 500))
+        for (i, v) in data.enumerated() {
+            try index.add(id: UInt64(i), vector: v)
+            try index.add(id: 100_000 + UInt64(i), vector: same)   // 1500 copies
+        }
+        try index.checkInvariants()
+        // Asked for the copy itself, k copies come back (ties are gathered through the group).
+        let copies = try index.search(same, k: 200, ef: 100)
+        XCTAssertTrue(copies.count == 200 && copies.allSatisfy { $0.id >= 100_000 })
+        var hit = 0
+        for i in 700..<800 where try index.search(data[i].map { $0 + 0.01 }, k: 1).first?.id == UInt64(i) { hit += 1 }
+        XCTAssertGreaterThanOrEqual(hit, 95, "the rest of the graph stays reachable")
+    }
+
     func testSameSeedSameGraph() throws {
         let data = TestData.clustered(count: 1200, dimensions: 16)
         let a = try TestData.build(data, metric: .cosine, parameters: HNSWParameters(trainingSize: 400))
