@@ -500,9 +500,20 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     public func remove(paths: [String]) throws -> Int {
         let targets = paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         var keys: [String] = []
+        var matched = [Bool](repeating: false, count: targets.count)
         for key in try store.documentList().map(\.path) {
             // Exact bytes: names that differ only in Unicode normalization are different files.
-            if targets.contains(where: { Self.sameKey(key, $0) || Self.keyIsUnder(key, $0) }) { keys.append(key) }
+            var hit = false
+            for (t, target) in targets.enumerated() where Self.sameKey(key, target) || Self.keyIsUnder(key, target) {
+                matched[t] = true
+                hit = true
+            }
+            if hit { keys.append(key) }
+        }
+        let unmatched = zip(targets, matched).filter { !$0.1 }.map(\.0)
+        if !unmatched.isEmpty {
+            warn("\(unmatched.count) path\(unmatched.count == 1 ? " is" : "s are") not in the collection (nothing removed for \(unmatched.count == 1 ? "it" : "them")): "
+                 + unmatched.prefix(5).joined(separator: ", ") + (unmatched.count > 5 ? ", …" : ""))
         }
         guard !keys.isEmpty else { return 0 }
         try apply([.remove(paths: keys.sorted())], save: true)

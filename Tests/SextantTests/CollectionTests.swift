@@ -142,6 +142,9 @@ let sampleDocs = [
         #expect(gone.documentsRemoved == 0)
         #expect(try c.info().documents == 5)
         #expect(log.lines.contains { $0.contains("no such file or folder") })
+        // Removing a path the collection does not hold removes nothing and says so.
+        #expect(try c.remove(paths: [root.appendingPathComponent("nowhere.txt").path, root.path + "/"]) == 5)
+        #expect(log.lines.contains { $0.contains("1 path is not in the collection") && $0.contains("nowhere.txt") }, "\(log.lines)")
     }
 
     /// Full vectors live once, in SQLite: the index (file and memory) holds the graph and int8
