@@ -601,7 +601,9 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
             return SearchHit(rank: i + 1, score: item.score, path: r.path, chunkId: r.id,
                              byteStart: r.byteRange.lowerBound, byteEnd: r.byteRange.upperBound,
                              lineStart: r.lineRange.lowerBound, lineEnd: r.lineRange.upperBound,
-                             headingPath: r.headingPath, snippet: snippet(of: r.text, query: query))
+                             headingPath: r.headingPath,
+                             snippet: request.text == .snippet ? snippet(of: r.text, query: query) : nil,
+                             text: request.text == .full ? r.text : nil)
         }
         return (hits, hits.count == top.count)
     }

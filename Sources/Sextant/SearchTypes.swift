@@ -8,6 +8,16 @@ public enum SearchMode: String, Sendable, CaseIterable, Codable {
     case hybrid
 }
 
+/// What text each search hit carries.
+public enum HitText: String, Sendable, CaseIterable, Codable {
+    /// Up to 240 characters of the chunk around the query's words (the default).
+    case snippet
+    /// The whole chunk text.
+    case full
+    /// No text: the cheapest, e.g. for candidates handed to a reranker.
+    case none
+}
+
 /// A search request.
 public struct SearchRequest: Sendable {
     public var query: String
@@ -19,9 +29,11 @@ public struct SearchRequest: Sendable {
     public var mode: SearchMode
     /// A GLOB over document paths (`*.md`, `/notes/*`).
     public var pathFilter: String?
+    /// Snippets (default), the full chunk text, or no text.
+    public var text: HitText
 
     public init(query: String, instruct: String? = nil, examples: [Example] = [], task: String? = nil,
-                k: Int = 10, mode: SearchMode = .hybrid, pathFilter: String? = nil) {
+                k: Int = 10, mode: SearchMode = .hybrid, pathFilter: String? = nil, text: HitText = .snippet) {
         self.query = query
         self.instruct = instruct
         self.examples = examples
@@ -29,6 +41,7 @@ public struct SearchRequest: Sendable {
         self.k = k
         self.mode = mode
         self.pathFilter = pathFilter
+        self.text = text
     }
 }
 
@@ -43,10 +56,13 @@ public struct SearchHit: Sendable, Codable, Equatable {
     public var lineStart: Int
     public var lineEnd: Int
     public var headingPath: String
-    public var snippet: String
+    /// The part of the chunk around the query's words (`HitText.snippet`), else nil.
+    public var snippet: String?
+    /// The whole chunk text (`HitText.full`), else nil.
+    public var text: String?
 
     enum CodingKeys: String, CodingKey {
-        case rank, score, path, snippet
+        case rank, score, path, snippet, text
         case chunkId = "chunk_id", byteStart = "byte_start", byteEnd = "byte_end"
         case lineStart = "line_start", lineEnd = "line_end", headingPath = "heading_path"
     }
@@ -67,32 +83,85 @@ public func reciprocalRankFusion<ID: Hashable>(_ lists: [[ID]], k: Double = 60) 
         .sorted { $0.score != $1.score ? $0.score > $1.score : firstSeen[$0.id]! < firstSeen[$1.id]! }
 }
 
-/// The sentence-aligned window of a chunk that shares the most words with the query.
+/// The window of a chunk, at most `maxLength` characters cut at spaces, that holds the most of
+/// the query's words (those of three letters or more, compared without case and surrounding
+/// punctuation); runs of whitespace become one space, and "…" marks a cut. One pass over the
+/// UTF-8 bytes: no per-word strings except for non-ASCII words.
 public func snippet(of text: String, query: String, maxLength: Int = 240) -> String {
-    let terms = Set(query.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init).filter { $0.count > 2 })
-    let flat = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-    guard flat.count > maxLength else { return flat }
-    let words = flat.split(separator: " ")
-    var best = 0, bestScore = -1
-    var start = 0
-    while start < words.count {
+    let terms = Set(query.lowercased().split { !($0.isLetter || $0.isNumber) }.filter { $0.count > 2 }.map { Array($0.utf8) })
+    let bytes = Array(text.utf8)
+    // Words: byte ranges between ASCII whitespace, their lengths in characters, and whether they
+    // are query terms.
+    var starts: [Int] = [], ends: [Int] = [], lengths: [Int] = [], hits: [Int] = []
+    var lowered: [UInt8] = []
+    var i = 0
+    let n = bytes.count
+    @inline(__always) func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+    @inline(__always) func isASCIIPunctuation(_ b: UInt8) -> Bool {
+        (b >= 0x21 && b <= 0x2F) || (b >= 0x3A && b <= 0x40) || (b >= 0x5B && b <= 0x60) || (b >= 0x7B && b <= 0x7E)
+    }
+    while i < n {
+        while i < n, isSpace(bytes[i]) { i += 1 }
+        guard i < n else { break }
+        let start = i
+        var characters = 0, ascii = true
+        while i < n, !isSpace(bytes[i]) {
+            if bytes[i] & 0xC0 != 0x80 { characters += 1 }
+            if bytes[i] >= 0x80 { ascii = false }
+            i += 1
+        }
+        starts.append(start); ends.append(i); lengths.append(characters)
+        var hit = 0
+        if !terms.isEmpty {
+            var a = start, b = i
+            while a < b, isASCIIPunctuation(bytes[a]) { a += 1 }
+            while b > a, isASCIIPunctuation(bytes[b - 1]) { b -= 1 }
+            if b - a > 2 {
+                if ascii {
+                    lowered.removeAll(keepingCapacity: true)
+                    for j in a..<b { let c = bytes[j]; lowered.append(c >= 0x41 && c <= 0x5A ? c + 32 : c) }
+                    if terms.contains(lowered) { hit = 1 }
+                } else {
+                    let word = String(decoding: bytes[a..<b], as: UTF8.self).lowercased()
+                        .trimmingCharacters(in: .punctuationCharacters)
+                    if terms.contains(Array(word.utf8)) { hit = 1 }
+                }
+            }
+        }
+        hits.append(hit)
+    }
+    let count = starts.count
+    func join(_ range: Range<Int>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(range.count > 0 ? ends[range.upperBound - 1] - starts[range.lowerBound] : 0)
+        for w in range {
+            if w > range.lowerBound { out.append(0x20) }
+            out.append(contentsOf: bytes[starts[w]..<ends[w]])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+    let total = lengths.reduce(0, +) + max(0, count - 1)
+    guard total > maxLength else { return join(0..<count) }
+    // The best window: slide its start by a quarter of its width, as far as words fit.
+    var best = 0, bestScore = -1, start = 0
+    while start < count {
         var length = 0, score = 0, end = start
-        while end < words.count, length + words[end].count + 1 <= maxLength {
-            let w = words[end].lowercased().trimmingCharacters(in: .punctuationCharacters)
-            if terms.contains(w) { score += 1 }
-            length += words[end].count + 1
+        while end < count, length + lengths[end] + 1 <= maxLength {
+            score += hits[end]
+            length += lengths[end] + 1
             end += 1
         }
         if score > bestScore { bestScore = score; best = start }
-        if end >= words.count { break }
+        if end >= count { break }
         start += max(1, (end - start) / 4)
     }
-    var out: [Substring] = []
-    var length = 0
-    for w in words[best...] {
-        if length + w.count + 1 > maxLength { break }
-        out.append(w)
-        length += w.count + 1
+    var end = best, length = 0
+    while end < count, length + lengths[end] + 1 <= maxLength {
+        length += lengths[end] + 1
+        end += 1
     }
-    return (best > 0 ? "… " : "") + out.joined(separator: " ") + (best + out.count < words.count ? " …" : "")
+    if end == best {   // one word longer than the window: its first characters
+        return (best > 0 ? "… " : "") + String(String(decoding: bytes[starts[best]..<ends[best]], as: UTF8.self).prefix(maxLength)) + " …"
+    }
+    return (best > 0 ? "… " : "") + join(best..<end) + (end < count ? " …" : "")
 }

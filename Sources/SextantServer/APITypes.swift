@@ -108,6 +108,8 @@ struct SearchBody: Decodable {
     var k: Int?
     var mode: String?
     var filter: String?
+    /// "snippet" (default), "full" (the chunk text) or "none".
+    var text: String?
 }
 
 struct SearchResponse: Encodable {

@@ -31,11 +31,13 @@ let openAPIDocument = #"""
         "examples": {"type": "array", "items": {"type": "object", "required": ["query", "response"], "properties": {"query": {"type": "string"}, "response": {"type": "string"}}}},
         "task": {"type": "string"}, "k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
         "mode": {"type": "string", "enum": ["dense", "lexical", "hybrid"], "default": "hybrid"},
-        "filter": {"type": "string", "description": "a GLOB over document paths"}}},
+        "filter": {"type": "string", "description": "a GLOB over document paths"},
+        "text": {"type": "string", "enum": ["snippet", "full", "none"], "default": "snippet", "description": "what text each hit carries"}}},
       "SearchHit": {"type": "object", "properties": {
         "rank": {"type": "integer"}, "score": {"type": "number"}, "path": {"type": "string"}, "chunk_id": {"type": "integer"},
         "byte_start": {"type": "integer"}, "byte_end": {"type": "integer"}, "line_start": {"type": "integer"}, "line_end": {"type": "integer"},
-        "heading_path": {"type": "string"}, "snippet": {"type": "string"}}},
+        "heading_path": {"type": "string"}, "snippet": {"type": "string", "description": "with text 'snippet'"},
+        "text": {"type": "string", "description": "the chunk text, with text 'full'"}}},
       "SearchResponse": {"type": "object", "properties": {"query": {"type": "string"}, "mode": {"type": "string"}, "k": {"type": "integer"}, "hits": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}}}},
       "DocumentsRequest": {"type": "object", "required": ["documents"], "properties": {"documents": {"type": "array", "minItems": 1, "maxItems": 256, "items": {"type": "object", "required": ["id", "text"], "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 256}, "text": {"type": "string"}, "metadata": {"type": "object", "description": "kept with the document; a string 'title' becomes its title"}}}}}},
       "DocumentsResponse": {"type": "object", "properties": {"upserted": {"type": "integer"}, "documents": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "path": {"type": "string", "description": "doc:ID, as search hits name it"}, "chunks": {"type": "integer"}, "created": {"type": "boolean"}, "changed": {"type": "boolean"}}}}}}

@@ -143,8 +143,11 @@ struct Routes: Sendable {
             try checkText(e.response, "examples[\(i)].response")
         }
         if let filter = body.filter, filter.isEmpty { throw APIError.badRequest("filter is empty") }
+        guard let text = HitText(rawValue: body.text ?? "snippet") else {
+            throw APIError.badRequest("text must be snippet, full or none")
+        }
         let searchRequest = SearchRequest(query: body.query, instruct: body.instruction, examples: examples, task: body.task,
-                                          k: k, mode: mode, pathFilter: body.filter)
+                                          k: k, mode: mode, pathFilter: body.filter, text: text)
         // One call into the engine: the query is micro-batched with concurrent ones there.
         let hits = try await service.collection.search(searchRequest)
         return jsonResponse(SearchResponse(query: body.query, mode: modeName, k: k, hits: hits))

@@ -193,18 +193,27 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "Print latency percentiles (embed + search + rescore) of the queries to stderr.")
     var latency = false
 
+    @Flag(help: "Hits without snippets (the cheapest: e.g. candidates for a reranker).")
+    var noSnippets = false
+
+    @Flag(help: "Hits with their whole chunk text instead of a snippet.")
+    var fullText = false
+
+    var hitText: HitText { noSnippets ? .none : fullText ? .full : .snippet }
+
     func validate() throws {
         guard SearchMode(rawValue: mode) != nil else { throw ValidationError("--mode must be dense, lexical or hybrid") }
         guard (1...10_000).contains(k) else { throw ValidationError("-k must be in 1...10000") }
         if query.isEmpty && queries == nil { throw ValidationError("give a QUERY or --queries FILE") }
         if let filter, filter.isEmpty { throw ValidationError("--filter is empty: give a glob such as '*.md', or leave it out") }
+        if noSnippets && fullText { throw ValidationError("--no-snippets and --full-text exclude each other") }
     }
 
     func run() throws {
         let c = try collection.open()
         if let queries { return try runMany(c, file: queries) }
         let request = SearchRequest(query: query, instruct: queryOptions.instruct, examples: try queryOptions.allExamples(),
-                                    task: task, k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter)
+                                    task: task, k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, text: hitText)
         let hits = try attempt { try c.search(request) }
         if json {
             struct Output: Encodable { let query: String; let mode: String; let k: Int; let hits: [SearchHit] }
@@ -216,7 +225,8 @@ struct SearchCommand: ParsableCommand {
             let path = h.path.hasPrefix(cwd) ? String(h.path.dropFirst(cwd.count)) : h.path
             let heading = h.headingPath.isEmpty ? "" : "  § \(h.headingPath)"
             print("\(h.rank). \(String(format: "%.4f", h.score))  \(path):\(h.lineStart)-\(h.lineEnd)\(heading)")
-            print("   \(h.snippet)")
+            if let snippet = h.snippet { print("   \(snippet)") }
+            if let text = h.text { print(text.split(separator: "\n", omittingEmptySubsequences: false).map { "   " + $0 }.joined(separator: "\n")) }
         }
     }
 }
@@ -242,7 +252,7 @@ extension SearchCommand {
             let started = Date()
             let hits = try attempt(context: "\(file) line \(lineNumber)") {
                 try c.search(SearchRequest(query: text, instruct: queryOptions.instruct, examples: examples, task: task,
-                                           k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter))
+                                           k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, text: hitText))
             }
             times.append(Date().timeIntervalSince(started))
             if json {

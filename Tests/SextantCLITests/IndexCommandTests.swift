@@ -52,6 +52,19 @@ func startSextant(_ arguments: [String]) throws -> Process {
         // Search works after all that.
         let search = try runSextant(["search", "baking bread", "--index", index.path, "--json", "-k", "3"])
         #expect(search.status == 0 && search.stdout.contains("bread"))
+        // What text hits carry: a snippet (default), none, or the whole chunk.
+        func hits(_ extra: [String]) throws -> [[String: Any]] {
+            let r = try runSextant(["search", "baking bread", "--index", index.path, "--json", "-k", "3"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["hits"] as? [[String: Any]] ?? []
+        }
+        let plain = try hits([]), bare = try hits(["--no-snippets"]), full = try hits(["--full-text"])
+        #expect(plain.count == 3 && plain.allSatisfy { $0["snippet"] is String && $0["text"] == nil })
+        #expect(bare.count == 3 && bare.allSatisfy { $0["snippet"] == nil && $0["text"] == nil })
+        #expect(full.count == 3 && full.allSatisfy { $0["snippet"] == nil && ($0["text"] as? String)?.isEmpty == false })
+        #expect(bare.map { $0["chunk_id"] as? Int } == plain.map { $0["chunk_id"] as? Int })
+        let both = try runSextant(["search", "baking bread", "--index", index.path, "--no-snippets", "--full-text"])
+        #expect(both.status != 0 && both.stderr.contains("exclude each other") && both.stdout.isEmpty)
     }
 
     /// Names that differ only in Unicode normalization are two files: both indexed once, both

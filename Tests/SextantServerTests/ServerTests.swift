@@ -257,6 +257,17 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
                 let decoded = try JSONDecoder().decode([SearchHit].self, from: JSONSerialization.data(withJSONObject: hits))
                 #expect(decoded.map(\.chunkId) == expected.map(\.chunkId))
             }
+            // text: "full" carries the chunk instead of a snippet, "none" neither; anything else is a 400.
+            for (mode, key) in [("full", "text"), ("none", "")] {
+                try await client.execute(uri: "/v1/search", method: .post,
+                                         body: json(["query": "how do you bake bread", "k": 2, "mode": "dense", "text": mode])) { r in
+                    let hits = parse(r)["hits"] as? [[String: Any]] ?? []
+                    #expect(hits.count == 2 && hits.allSatisfy { $0["snippet"] == nil && ($0["text"] != nil) == (key == "text") }, "\(mode)")
+                }
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "bread", "text": "all"])) { r in
+                #expect(r.status == .badRequest && errorCode(r) != nil)
+            }
             try await client.execute(uri: "/v1/search", method: .post,
                                      body: json(["query": "thrust", "filter": "doc:eng*",
                                                  "instruction": "Given a question, retrieve passages that answer it"])) { r in

@@ -62,4 +62,26 @@ let wordCounter: (String) -> Int = { $0.split(whereSeparator: \.isWhitespace).co
         #expect(s.contains("boundary layer"))
         #expect(s.count <= 125)
     }
+
+    @Test func snippetEdgeCases() {
+        // Short texts come back whole, whitespace runs collapsed.
+        #expect(snippet(of: "  Flaps\n\n increase\tlift. ", query: "lift") == "Flaps increase lift.")
+        #expect(snippet(of: "", query: "lift") == "")
+        // Case and punctuation do not hide a query word; the window is counted in characters.
+        let filler = String(repeating: "ordinary words again. ", count: 40)
+        let s = snippet(of: filler + "(BOUNDARY) layer, Grenzschicht-Ablösung über Flügeln. " + filler, query: "boundary ablösung", maxLength: 80)
+        #expect(s.contains("(BOUNDARY) layer"), "\(s)")
+        #expect(s.hasPrefix("… ") && s.hasSuffix(" …"))
+        #expect(s.count <= 84)
+        // A non-ASCII query word is found too, and multi-byte characters are never split.
+        let german = String(repeating: "Wörter über Wörter. ", count: 30) + "Die Ablösung beginnt früh. " + String(repeating: "Straße ", count: 60)
+        let g = snippet(of: german, query: "Ablösung", maxLength: 60)
+        #expect(g.contains("Ablösung"), "\(g)")
+        #expect(g.count <= 64)
+        // One word longer than the window: its first characters.
+        let blob = String(repeating: "ä", count: 500)
+        #expect(snippet(of: blob, query: "x", maxLength: 100) == String(repeating: "ä", count: 100) + " …")
+        // No query words at all: the start of the text.
+        #expect(snippet(of: filler, query: "zebra", maxLength: 50).hasPrefix("ordinary words again."))
+    }
 }

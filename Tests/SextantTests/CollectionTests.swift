@@ -39,6 +39,10 @@ let sampleDocs = [
             let hits = try c.search(SearchRequest(query: "how do you bake bread", k: 2, mode: mode))
             #expect(hits.first?.path.hasSuffix("cooking/bread.txt") == true, "\(mode)")
         }
+        let full = try c.search(SearchRequest(query: "how do you bake bread", k: 1, mode: .dense, text: .full))
+        #expect(full.first?.text == sampleDocs["cooking/bread.txt"]!.trimmingCharacters(in: .whitespacesAndNewlines) && full.first?.snippet == nil)
+        let bare = try c.search(SearchRequest(query: "how do you bake bread", k: 1, mode: .dense, text: .none))
+        #expect(bare.first?.text == nil && bare.first?.snippet == nil && bare.first?.chunkId == full.first?.chunkId)
         let flaps = try c.search(SearchRequest(query: "more lift when landing", k: 1, mode: .dense))
         #expect(flaps.first?.headingPath == "Wings > Flaps")
         #expect(flaps.first?.lineStart == 5)
@@ -220,7 +224,7 @@ let sampleDocs = [
         for (query, topic) in [("swept wings and lift", "wings"), ("opening moves in chess", "chess"), ("stars at night", "stars"),
                                ("a pot of vegetable soup", "soup")] {
             let hits = try c.search(SearchRequest(query: query, k: 3, mode: .dense))
-            #expect(hits.count == 3 && hits.allSatisfy { $0.snippet.contains(topic) }, "\(query): \(hits.map(\.snippet))")
+            #expect(hits.count == 3 && hits.allSatisfy { $0.snippet?.contains(topic) == true }, "\(query): \(hits.map(\.snippet))")
         }
     }
 
