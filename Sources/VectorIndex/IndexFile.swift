@@ -16,7 +16,10 @@ import Glibc
 /// concatenation of its blocks' raw bytes. The file must end exactly after the last block.
 enum IndexFile {
     static let magic: [UInt8] = Array("SXTHNSW1".utf8)
-    static let version: UInt32 = 1
+    /// Format versions: 1 keeps the full vectors; 2 may keep none (the caller's store holds
+    /// them), so that builds that read only 1 refuse such a file (and rebuild it) rather than
+    /// load an index they cannot rescore with. This build reads both.
+    static let versions: ClosedRange<UInt32> = 1...2
     static let headerSize = 128
     static let blockHeaderSize = 24
     static let maxBlock = 4 << 20
@@ -76,7 +79,7 @@ enum IndexFile {
 
         var h = ByteWriter()
         h.bytes.append(contentsOf: magic)
-        h.append(version)
+        h.append(UInt32(index.parameters.storesVectors ? 1 : 2))
         h.append(UInt32(headerSize))
         h.append(UInt32(d))
         h.append(index.metric.code)
@@ -163,8 +166,8 @@ enum IndexFile {
         let stored = data.loadUnaligned(fromByteOffset: headerSize - 4, as: UInt32.self).littleEndian
         guard sx_crc32c(0, data.baseAddress, headerSize - 4) == stored else { throw corrupt("index header checksum mismatch") }
         let version: UInt32 = try r.read()
-        guard version == Self.version else {
-            throw VectorIndexError(.unsupportedVersion, "index format version \(version), this build reads \(Self.version)")
+        guard Self.versions.contains(version) else {
+            throw VectorIndexError(.unsupportedVersion, "index format version \(version), this build reads \(Self.versions.lowerBound)...\(Self.versions.upperBound)")
         }
         guard try r.read(UInt32.self) == UInt32(headerSize) else { throw corrupt("unexpected header size") }
         let d = Int(try r.read(UInt32.self))

@@ -102,6 +102,12 @@ final class PersistenceTests: XCTestCase {
             try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent($0).path)[.size] as! Int
         }
         XCTAssertLessThan(sizes[0], sizes[1] / 2)
+        // A file without full vectors is format version 2, so that builds reading only version 1
+        // refuse it (and rebuild) instead of loading an index they cannot rescore with.
+        let versions = try ["ext.hnsw", "stored.hnsw"].map {
+            try Data(contentsOf: dir.appendingPathComponent($0))[8..<12].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+        }
+        XCTAssertEqual(versions, [2, 1])
     }
 
     /// Every damaged or truncated file gives `corrupt`, never a crash; a rebuild from the full
