@@ -596,13 +596,14 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         }
         let top = Array(ranked.prefix(request.k))
         let records = try store.chunks(ids: top.map(\.id))
+        let cutter = request.text == .snippet ? SnippetCutter(query: query) : nil
         let hits = top.enumerated().compactMap { i, item -> SearchHit? in
             guard let r = records[item.id] else { return nil }
             return SearchHit(rank: i + 1, score: item.score, path: r.path, chunkId: r.id,
                              byteStart: r.byteRange.lowerBound, byteEnd: r.byteRange.upperBound,
                              lineStart: r.lineRange.lowerBound, lineEnd: r.lineRange.upperBound,
                              headingPath: r.headingPath,
-                             snippet: request.text == .snippet ? snippet(of: r.text, query: query) : nil,
+                             snippet: cutter?.snippet(of: r.text),
                              text: request.text == .full ? r.text : nil)
         }
         return (hits, hits.count == top.count)

@@ -85,83 +85,105 @@ public func reciprocalRankFusion<ID: Hashable>(_ lists: [[ID]], k: Double = 60) 
 
 /// The window of a chunk, at most `maxLength` characters cut at spaces, that holds the most of
 /// the query's words (those of three letters or more, compared without case and surrounding
-/// punctuation); runs of whitespace become one space, and "…" marks a cut. One pass over the
-/// UTF-8 bytes: no per-word strings except for non-ASCII words.
+/// punctuation); runs of whitespace become one space, and "…" marks a cut.
 public func snippet(of text: String, query: String, maxLength: Int = 240) -> String {
-    let terms = Set(query.lowercased().split { !($0.isLetter || $0.isNumber) }.filter { $0.count > 2 }.map { Array($0.utf8) })
-    let bytes = Array(text.utf8)
-    // Words: byte ranges between ASCII whitespace, their lengths in characters, and whether they
-    // are query terms.
-    var starts: [Int] = [], ends: [Int] = [], lengths: [Int] = [], hits: [Int] = []
-    var lowered: [UInt8] = []
-    var i = 0
-    let n = bytes.count
-    @inline(__always) func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
-    @inline(__always) func isASCIIPunctuation(_ b: UInt8) -> Bool {
-        (b >= 0x21 && b <= 0x2F) || (b >= 0x3A && b <= 0x40) || (b >= 0x5B && b <= 0x60) || (b >= 0x7B && b <= 0x7E)
+    SnippetCutter(query: query).snippet(of: text, maxLength: maxLength)
+}
+
+/// Cuts snippets for one query, its words parsed once: one pass over each text's UTF-8 bytes,
+/// no per-word strings except for non-ASCII words.
+public struct SnippetCutter: Sendable {
+    private let terms: Set<[UInt8]>
+    private let termLengths: Set<Int>
+
+    public init(query: String) {
+        terms = Set(query.lowercased().split { !($0.isLetter || $0.isNumber) }.filter { $0.count > 2 }.map { Array($0.utf8) })
+        termLengths = Set(terms.map(\.count))
     }
-    while i < n {
-        while i < n, isSpace(bytes[i]) { i += 1 }
-        guard i < n else { break }
-        let start = i
-        var characters = 0, ascii = true
-        while i < n, !isSpace(bytes[i]) {
-            if bytes[i] & 0xC0 != 0x80 { characters += 1 }
-            if bytes[i] >= 0x80 { ascii = false }
-            i += 1
+
+    /// See `snippet(of:query:maxLength:)`.
+    public func snippet(of text: String, maxLength: Int = 240) -> String {
+        var text = text
+        return text.withUTF8 { cut($0, maxLength: maxLength) }
+    }
+
+    private func cut(_ bytes: UnsafeBufferPointer<UInt8>, maxLength: Int) -> String {
+        // Words: byte ranges between ASCII whitespace, their lengths in characters, and whether they
+        // are query terms.
+        var starts: [Int] = [], ends: [Int] = [], lengths: [Int] = [], hits: [Int] = []
+        let expected = bytes.count / 5 + 1
+        starts.reserveCapacity(expected); ends.reserveCapacity(expected); lengths.reserveCapacity(expected); hits.reserveCapacity(expected)
+        var lowered: [UInt8] = []
+        var i = 0
+        let n = bytes.count
+        @inline(__always) func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+        @inline(__always) func isASCIIPunctuation(_ b: UInt8) -> Bool {
+            (b >= 0x21 && b <= 0x2F) || (b >= 0x3A && b <= 0x40) || (b >= 0x5B && b <= 0x60) || (b >= 0x7B && b <= 0x7E)
         }
-        starts.append(start); ends.append(i); lengths.append(characters)
-        var hit = 0
-        if !terms.isEmpty {
-            var a = start, b = i
-            while a < b, isASCIIPunctuation(bytes[a]) { a += 1 }
-            while b > a, isASCIIPunctuation(bytes[b - 1]) { b -= 1 }
-            if b - a > 2 {
-                if ascii {
-                    lowered.removeAll(keepingCapacity: true)
-                    for j in a..<b { let c = bytes[j]; lowered.append(c >= 0x41 && c <= 0x5A ? c + 32 : c) }
-                    if terms.contains(lowered) { hit = 1 }
-                } else {
-                    let word = String(decoding: bytes[a..<b], as: UTF8.self).lowercased()
-                        .trimmingCharacters(in: .punctuationCharacters)
-                    if terms.contains(Array(word.utf8)) { hit = 1 }
+        while i < n {
+            while i < n, isSpace(bytes[i]) { i += 1 }
+            guard i < n else { break }
+            let start = i
+            var characters = 0, ascii = true
+            while i < n, !isSpace(bytes[i]) {
+                if bytes[i] & 0xC0 != 0x80 { characters += 1 }
+                if bytes[i] >= 0x80 { ascii = false }
+                i += 1
+            }
+            starts.append(start); ends.append(i); lengths.append(characters)
+            var hit = 0
+            if !terms.isEmpty {
+                var a = start, b = i
+                while a < b, isASCIIPunctuation(bytes[a]) { a += 1 }
+                while b > a, isASCIIPunctuation(bytes[b - 1]) { b -= 1 }
+                if b - a > 2 {
+                    if ascii {
+                        guard termLengths.contains(b - a) else { hits.append(0); continue }
+                        lowered.removeAll(keepingCapacity: true)
+                        for j in a..<b { let c = bytes[j]; lowered.append(c >= 0x41 && c <= 0x5A ? c + 32 : c) }
+                        if terms.contains(lowered) { hit = 1 }
+                    } else {
+                        let word = String(decoding: bytes[a..<b], as: UTF8.self).lowercased()
+                            .trimmingCharacters(in: .punctuationCharacters)
+                        if terms.contains(Array(word.utf8)) { hit = 1 }
+                    }
                 }
             }
+            hits.append(hit)
         }
-        hits.append(hit)
-    }
-    let count = starts.count
-    func join(_ range: Range<Int>) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(range.count > 0 ? ends[range.upperBound - 1] - starts[range.lowerBound] : 0)
-        for w in range {
-            if w > range.lowerBound { out.append(0x20) }
-            out.append(contentsOf: bytes[starts[w]..<ends[w]])
+        let count = starts.count
+        func join(_ range: Range<Int>) -> String {
+            var out: [UInt8] = []
+            out.reserveCapacity(range.count > 0 ? ends[range.upperBound - 1] - starts[range.lowerBound] : 0)
+            for w in range {
+                if w > range.lowerBound { out.append(0x20) }
+                out.append(contentsOf: bytes[starts[w]..<ends[w]])
+            }
+            return String(decoding: out, as: UTF8.self)
         }
-        return String(decoding: out, as: UTF8.self)
-    }
-    let total = lengths.reduce(0, +) + max(0, count - 1)
-    guard total > maxLength else { return join(0..<count) }
-    // The best window: slide its start by a quarter of its width, as far as words fit.
-    var best = 0, bestScore = -1, start = 0
-    while start < count {
-        var length = 0, score = 0, end = start
+        let total = lengths.reduce(0, +) + max(0, count - 1)
+        guard total > maxLength else { return join(0..<count) }
+        // The best window: slide its start by a quarter of its width, as far as words fit.
+        var best = 0, bestScore = -1, start = 0
+        while start < count {
+            var length = 0, score = 0, end = start
+            while end < count, length + lengths[end] + 1 <= maxLength {
+                score += hits[end]
+                length += lengths[end] + 1
+                end += 1
+            }
+            if score > bestScore { bestScore = score; best = start }
+            if end >= count { break }
+            start += max(1, (end - start) / 4)
+        }
+        var end = best, length = 0
         while end < count, length + lengths[end] + 1 <= maxLength {
-            score += hits[end]
             length += lengths[end] + 1
             end += 1
         }
-        if score > bestScore { bestScore = score; best = start }
-        if end >= count { break }
-        start += max(1, (end - start) / 4)
+        if end == best {   // one word longer than the window: its first characters
+            return (best > 0 ? "… " : "") + String(String(decoding: bytes[starts[best]..<ends[best]], as: UTF8.self).prefix(maxLength)) + " …"
+        }
+        return (best > 0 ? "… " : "") + join(best..<end) + (end < count ? " …" : "")
     }
-    var end = best, length = 0
-    while end < count, length + lengths[end] + 1 <= maxLength {
-        length += lengths[end] + 1
-        end += 1
-    }
-    if end == best {   // one word longer than the window: its first characters
-        return (best > 0 ? "… " : "") + String(String(decoding: bytes[starts[best]..<ends[best]], as: UTF8.self).prefix(maxLength)) + " …"
-    }
-    return (best > 0 ? "… " : "") + join(best..<end) + (end < count ? " …" : "")
 }
