@@ -104,7 +104,7 @@ public struct SnippetCutter: Sendable {
     /// See `snippet(of:query:maxLength:)`.
     public func snippet(of text: String, maxLength: Int = 240) -> String {
         var text = text
-        return text.withUTF8 { cut($0, maxLength: maxLength) }
+        return text.withUTF8 { cut($0, maxLength: max(1, maxLength)) }
     }
 
     private func cut(_ bytes: UnsafeBufferPointer<UInt8>, maxLength: Int) -> String {

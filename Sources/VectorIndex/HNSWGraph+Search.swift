@@ -142,8 +142,8 @@ extension HNSWGraph {
                     case .innerProduct: dist = -ip
                     case .l2: dist = q.normSq + cs[1] - 2 * ip
                     }
-                    if dist == c.distance && sameCode(s, c.slot) {
-                        if scratch.ties.count < 4 * ef { scratch.ties.append(Scored(distance: dist, slot: s)) }
+                    if dist == c.distance, scratch.ties.count < 4 * ef, sameCode(s, c.slot) {
+                        scratch.ties.append(Scored(distance: dist, slot: s))
                         continue
                     }
                     guard scratch.results.count < ef || dist < bound else { continue }
@@ -156,27 +156,30 @@ extension HNSWGraph {
                 }
             }
         }
-        gatherTies(ef: ef, level: level, accepted: accepted, scratch: &scratch)
+        gatherTies(ef: ef, level: level, bound: scratch.results.count >= ef ? bound : .infinity, accepted: accepted,
+                   scratch: &scratch)
     }
 
-    /// Follows the ties' own links to more copies of them (breadth first, until `ef` accepted
-    /// ties), then adds the accepted ones to the results.
-    private func gatherTies(ef: Int, level: Int, accepted: (UInt32) -> Bool, scratch: inout SearchScratch) {
+    /// Follows the ties' own links to more copies of them (nearest groups first, breadth first,
+    /// until `ef` accepted ties or the budget of 4 × ef), then adds the accepted ones that are
+    /// not farther than `bound` (the worst of a full result list) to the results.
+    private func gatherTies(ef: Int, level: Int, bound: Float, accepted: (UInt32) -> Bool, scratch: inout SearchScratch) {
         guard !scratch.ties.isEmpty else { return }
+        scratch.ties.sort { $0.distance < $1.distance }
         var next = 0
         var acceptedTies = scratch.ties.reduce(0) { $0 + (accepted($1.slot) ? 1 : 0) }
         while next < scratch.ties.count, acceptedTies < ef, scratch.ties.count < 4 * ef {
             let t = scratch.ties[next]
             next += 1
             let list = links(t.slot, level)
-            for i in 0..<Int(list.pointee) {
+            for i in 0..<Int(list.pointee) where scratch.ties.count < 4 * ef {
                 let s = list[1 + i]
                 guard sameCode(s, t.slot), scratch.visit(s) else { continue }
                 scratch.ties.append(Scored(distance: t.distance, slot: s))
                 if accepted(s) { acceptedTies += 1 }
             }
         }
-        for t in scratch.ties where accepted(t.slot) { scratch.results.push(t) }
+        for t in scratch.ties where t.distance <= bound && accepted(t.slot) { scratch.results.push(t) }
     }
 
     @inline(__always)
