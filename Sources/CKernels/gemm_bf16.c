@@ -33,6 +33,7 @@
 //   (≤ 48 rows × 192 pairs = 36 KB) is re-read from L1/L2 for every panel. A k block > 1 adds the
 //   partial tile to y (one extra load per accumulator per k block; < 1% of the work).
 #include "CKernels.h"
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 10))
@@ -127,6 +128,24 @@ int sx_bf16_supported(void) {
 #else
     return 0;
 #endif
+}
+
+// The path sx_gemm_bf16 takes: the best the CPU has, lowered by $SEXTANT_BF16_PATH ("avx2" or
+// "portable"; read once) so that one machine can test the others' paths.
+int sx_bf16_path(void) {
+    static int cached = -1;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v >= 0) return v;
+    v = SX_BF16_PATH_PORTABLE;
+#if SX_BF16_X86
+    if (sx_bf16_supported()) v = SX_BF16_PATH_AVX512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v = SX_BF16_PATH_AVX2;
+#endif
+    const char *force = getenv("SEXTANT_BF16_PATH");
+    if (force && strcmp(force, "avx2") == 0 && v > SX_BF16_PATH_AVX2) v = SX_BF16_PATH_AVX2;
+    if (force && strcmp(force, "portable") == 0) v = SX_BF16_PATH_PORTABLE;
+    __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    return v;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,6 +332,133 @@ static SX_BF16_TARGET void sx_gemm_bf16_avx512(size_t m, size_t n, size_t k, con
 #endif
 
 // ---------------------------------------------------------------------------------------------
+// AVX2 + FMA path (CPUs without AVX512_BF16): the same packed weights, widened to f32 in
+// registers (a bf16 is the upper half of an f32: a shift or a mask), and x rounded to bf16 as the
+// other paths do, so every path multiplies the same values. Per k-pair q and row r:
+//     acc[r][j] = fma(a_odd(r, q), w_odd(j, q), fma(a_even(r, q), w_even(j, q), acc[r][j])).
+// The microkernel holds a 2 × 32 tile in 8 ymm accumulators (plus 4 broadcast x values and 2
+// widened weights: 14 of the 16 ymm registers). Each row's sums run in the same order whatever m
+// and the row's place in the batch, so results stay batch-invariant.
+
+#if SX_BF16_X86
+#define SX_AVX2_TARGET __attribute__((target("avx2,fma")))
+#define SX_AVX2_MR 2
+
+static inline SX_AVX2_TARGET __attribute__((always_inline)) void
+sx_bf16_tile_avx2(const int mr, size_t kc, const uint32_t *a, const uint32_t *b, float *c, size_t ldc,
+                  int load_c, size_t nn) {
+    __m256 acc[SX_AVX2_MR][4];
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < 4; v++) acc[r][v] = _mm256_setzero_ps();
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    for (size_t q = 0; q < kc; q++) {
+        __m256 ae[SX_AVX2_MR], ao[SX_AVX2_MR];
+        for (int r = 0; r < mr; r++) {
+            uint32_t pair = a[r * SX_BF16_KC + q];
+            uint32_t lo = pair << 16, hi = pair & 0xffff0000u;
+            float fl, fh;
+            memcpy(&fl, &lo, sizeof fl);
+            memcpy(&fh, &hi, sizeof fh);
+            ae[r] = _mm256_set1_ps(fl);
+            ao[r] = _mm256_set1_ps(fh);
+        }
+        const uint32_t *bq = b + q * SX_BF16_NR;
+        for (int v = 0; v < 4; v++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(bq + 8 * v));
+            __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+            __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(w, high));
+            for (int r = 0; r < mr; r++) {
+                acc[r][v] = _mm256_fmadd_ps(ae[r], we, acc[r][v]);
+                acc[r][v] = _mm256_fmadd_ps(ao[r], wo, acc[r][v]);
+            }
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + r * ldc;
+        if (nn == SX_BF16_NR) {
+            for (int v = 0; v < 4; v++) {
+                __m256 t = acc[r][v];
+                if (load_c) t = _mm256_add_ps(t, _mm256_loadu_ps(cr + 8 * v));
+                _mm256_storeu_ps(cr + 8 * v, t);
+            }
+        } else {
+            float tmp[SX_BF16_NR];
+            for (int v = 0; v < 4; v++) _mm256_storeu_ps(tmp + 8 * v, acc[r][v]);
+            for (size_t j = 0; j < nn; j++) cr[j] = load_c ? cr[j] + tmp[j] : tmp[j];
+        }
+    }
+}
+
+static SX_AVX2_TARGET __attribute__((noinline)) void sx_bf16_tile_avx2_1(size_t kc, const uint32_t *a, const uint32_t *b,
+                                                                      float *c, size_t ldc, int load_c, size_t nn) {
+    sx_bf16_tile_avx2(1, kc, a, b, c, ldc, load_c, nn);
+}
+static SX_AVX2_TARGET __attribute__((noinline)) void sx_bf16_tile_avx2_2(size_t kc, const uint32_t *a, const uint32_t *b,
+                                                                      float *c, size_t ldc, int load_c, size_t nn) {
+    sx_bf16_tile_avx2(2, kc, a, b, c, ldc, load_c, nn);
+}
+
+// x rows [0, mb), k-pairs [pc, pc + kc), rounded to bf16 pairs as sx_bf16_pack_x does.
+static void sx_bf16_pack_x_scalar(const float *x, size_t ldx, size_t mb, size_t k, size_t pc, size_t kc,
+                                  uint32_t *a) {
+    for (size_t r = 0; r < mb; r++) {
+        const float *src = x + r * ldx;
+        uint32_t *dst = a + r * SX_BF16_KC;
+        for (size_t q = 0; q < kc; q++) {
+            size_t k0 = 2 * (pc + q), k1 = k0 + 1;
+            uint32_t lo = sx_f32_to_bf16_rne(src[k0]);
+            uint32_t hi = k1 < k ? sx_f32_to_bf16_rne(src[k1]) : 0;
+            dst[q] = lo | (hi << 16);
+        }
+    }
+}
+
+static SX_AVX2_TARGET void sx_gemm_bf16_avx2_impl(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                                                  const uint32_t *pw, float *y, size_t ldy, int accumulate) {
+    uint32_t abuf[SX_BF16_MC * SX_BF16_KC] __attribute__((aligned(64)));
+    size_t kq = (k + 1) / 2;
+    size_t panels = (n + SX_BF16_NR - 1) / SX_BF16_NR;
+    size_t kblocks = (kq + SX_BF16_KC - 1) / SX_BF16_KC;
+    size_t kcb = (kq + kblocks - 1) / kblocks;
+    for (size_t ic = 0; ic < m; ic += SX_BF16_MC) {
+        size_t mb = sx_min(SX_BF16_MC, m - ic);
+        for (size_t pc = 0; pc < kq; pc += kcb) {
+            size_t kc = sx_min(kcb, kq - pc);
+            sx_bf16_pack_x_scalar(x + ic * ldx, ldx, mb, k, pc, kc, abuf);
+            int load_c = accumulate || pc > 0;
+            for (size_t p = 0; p < panels; p++) {
+                const uint32_t *bp = pw + p * kq * SX_BF16_NR + pc * SX_BF16_NR;
+                size_t nn = sx_min(SX_BF16_NR, n - p * SX_BF16_NR);
+                float *yp = y + ic * ldy + p * SX_BF16_NR;
+                for (size_t ir = 0; ir < mb; ir += SX_AVX2_MR) {
+                    if (mb - ir >= 2) sx_bf16_tile_avx2_2(kc, abuf + ir * SX_BF16_KC, bp, yp + ir * ldy, ldy, load_c, nn);
+                    else sx_bf16_tile_avx2_1(kc, abuf + ir * SX_BF16_KC, bp, yp + ir * ldy, ldy, load_c, nn);
+                }
+            }
+        }
+    }
+}
+#endif
+
+int sx_gemm_bf16_avx2(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
+                      float *y, size_t ldy, int accumulate) {
+#if SX_BF16_X86
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return -1;
+    if (m == 0 || n == 0) return 0;
+    if (k == 0) {
+        if (!accumulate)
+            for (size_t i = 0; i < m; i++) memset(y + i * ldy, 0, n * sizeof(float));
+        return 0;
+    }
+    sx_gemm_bf16_avx2_impl(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
+    return 0;
+#else
+    (void)m; (void)n; (void)k; (void)x; (void)ldx; (void)packed_w; (void)y; (void)ldy; (void)accumulate;
+    return -1;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
 
 void sx_gemm_bf16(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
                   float *y, size_t ldy, int accumulate) {
@@ -323,8 +469,13 @@ void sx_gemm_bf16(size_t m, size_t n, size_t k, const float *x, size_t ldx, cons
         return;
     }
 #if SX_BF16_X86
-    if (sx_bf16_supported()) {
+    int path = sx_bf16_path();
+    if (path == SX_BF16_PATH_AVX512) {
         sx_gemm_bf16_avx512(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
+        return;
+    }
+    if (path == SX_BF16_PATH_AVX2) {
+        sx_gemm_bf16_avx2_impl(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
         return;
     }
 #endif

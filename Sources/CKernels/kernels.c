@@ -373,3 +373,14 @@ SX_CLONES float sx_sq_decode_prepare(const int8_t *code, const float *mid, const
     }
     return s;
 }
+
+int sx_vector_level(void) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd")) return 4;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) return 3;
+    return 1;
+#else
+    return 0;
+#endif
+}

@@ -9,8 +9,9 @@ public enum Precision: String, Sendable, CaseIterable {
     /// throughput, vectors within cosine ~0.999 of f32. Falls back to f32 without the hardware.
     case bf16
 
-    /// Whether this machine runs bf16 products natively.
-    public static var bf16Supported: Bool { sx_bf16_supported() == 1 }
+    /// Whether this machine has a fast bf16 path (AVX512_BF16, or AVX2 + FMA); without one
+    /// `bf16` runs as f32.
+    public static var bf16Supported: Bool { sx_bf16_path() >= SX_BF16_PATH_AVX2 }
 }
 
 /// The weight matrix W [n × k] of a linear layer (y = x · Wᵀ), kept as f32 or packed as bf16.

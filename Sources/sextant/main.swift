@@ -9,7 +9,8 @@ struct SextantCommand: ParsableCommand {
         commandName: "sextant",
         abstract: "Local semantic search with a built-in embedder.",
         subcommands: [IndexCommand.self, SearchCommand.self, TaskCommand.self, InfoCommand.self, RemoveCommand.self,
-                      ReindexCommand.self, EvalCommand.self, EmbedCommand.self, RerankCommand.self, BenchANNCommand.self, ServeCommand.self])
+                      ReindexCommand.self, EvalCommand.self, EmbedCommand.self, RerankCommand.self, BenchANNCommand.self, ServeCommand.self,
+                      CPUCommand.self])
 }
 
 /// Prints one clear line to stderr and exits non-zero.
@@ -34,11 +35,36 @@ func loadEmbedder(_ model: String?, batchTokens: Int? = nil, threads: Int? = nil
     }
 }
 
-/// The `--precision` value; on a CPU without AVX-512 BF16, bf16 warns (the embedder runs f32).
+/// The `--precision` value; on a CPU without a bf16 path, bf16 warns (the embedder runs f32).
 func precisionOption(_ text: String) throws -> Precision {
     guard let precision = Precision(rawValue: text) else { throw fail("--precision must be f32 or bf16") }
-    if precision == .bf16 && !Precision.bf16Supported { warnLine("this CPU has no AVX-512 BF16: running in f32") }
+    if precision == .bf16 && !Precision.bf16Supported { warnLine("this CPU has neither AVX-512 BF16 nor AVX2: running in f32") }
     return precision
 }
 
 SextantCommand.main()
+
+/// `sextant cpu`: which code paths this machine gets (chosen at run time).
+struct CPUCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cpu", abstract: "Show which code paths this CPU gets.")
+    @Flag(help: "JSON output.") var json = false
+
+    func run() throws {
+        let fields: KeyValuePairs<String, String> = [
+            "cpu": CPUPaths.model, "f32_gemm": CPUPaths.f32GEMM, "bf16_gemm": CPUPaths.bf16GEMM,
+            "vector_kernels": CPUPaths.vectorKernels,
+        ]
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value) }),
+                                                  options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("""
+            cpu:             \(CPUPaths.model)
+            f32 GEMM:        \(CPUPaths.f32GEMM)
+            bf16 GEMM:       \(CPUPaths.bf16GEMM)
+            vector kernels:  \(CPUPaths.vectorKernels) (distances, int8 codes, norms, activations)
+            """)
+    }
+}

@@ -72,3 +72,84 @@ import Testing
         #expect(Array(out.prefix(4)) == values.map { Float(bitPattern: $0.bitPattern & 0xFFFF_0000) })
     }
 }
+
+/// The bf16 GEMM on every path this CPU can run (AVX512_BF16, AVX2 + FMA, portable) against a
+/// float64 reference over the same bf16-rounded inputs, and each path's rows independent of the
+/// batch they are computed in.
+@Suite struct BF16GemmTests {
+    static func bf16(_ x: Float) -> Float {
+        var u = x.bitPattern
+        u = u &+ 0x7fff &+ ((u >> 16) & 1)
+        return Float(bitPattern: u & 0xffff0000)
+    }
+
+    struct Case { let m: Int, n: Int, k: Int }
+    static let cases = [Case(m: 1, n: 1, k: 1), Case(m: 2, n: 31, k: 7), Case(m: 3, n: 32, k: 64), Case(m: 5, n: 33, k: 385),
+                        Case(m: 13, n: 100, k: 384), Case(m: 49, n: 64, k: 1536), Case(m: 97, n: 40, k: 2)]
+
+    /// The paths to check here: name and function (nil where this CPU lacks it).
+    static func paths() -> [(String, (Int, Int, Int, UnsafePointer<Float>, Int, UnsafeRawPointer, UnsafeMutablePointer<Float>, Int, Int32) -> Void)] {
+        var all: [(String, (Int, Int, Int, UnsafePointer<Float>, Int, UnsafeRawPointer, UnsafeMutablePointer<Float>, Int, Int32) -> Void)] = [
+            ("default", { sx_gemm_bf16($0, $1, $2, $3, $4, $5, $6, $7, $8) }),
+            ("portable", { sx_gemm_bf16_portable($0, $1, $2, $3, $4, $5, $6, $7, $8) }),
+        ]
+        if sx_gemm_bf16_avx2(0, 0, 0, nil, 0, nil, nil, 0, 0) == 0 {
+            all.append(("avx2", { _ = sx_gemm_bf16_avx2($0, $1, $2, $3, $4, $5, $6, $7, $8) }))
+        }
+        return all
+    }
+
+    @Test func everyPathMatchesTheReference() throws {
+        var rng = SystemRandomNumberGenerator()
+        for c in Self.cases {
+            let x = (0..<c.m * c.k).map { _ in Float.random(in: -2...2, using: &rng) }
+            let w = (0..<c.n * c.k).map { _ in Float.random(in: -1...1, using: &rng) }
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: sx_bf16_packed_size(c.n, c.k), alignment: 64)
+            defer { packed.deallocate() }
+            sx_bf16_pack_weights(w, c.n, c.k, packed)
+            var reference = [Double](repeating: 0, count: c.m * c.n), scale = reference
+            for i in 0..<c.m {
+                for j in 0..<c.n {
+                    for p in 0..<c.k {
+                        let prod = Double(Self.bf16(x[i * c.k + p])) * Double(Self.bf16(w[j * c.k + p]))
+                        reference[i * c.n + j] += prod
+                        scale[i * c.n + j] += abs(prod)
+                    }
+                }
+            }
+            for (name, gemm) in Self.paths() {
+                for accumulate in [0, 1] as [Int32] {
+                    var y = [Float](repeating: accumulate == 1 ? 0.5 : .nan, count: c.m * c.n)
+                    x.withUnsafeBufferPointer { xp in
+                        y.withUnsafeMutableBufferPointer { yp in gemm(c.m, c.n, c.k, xp.baseAddress!, c.k, packed, yp.baseAddress!, c.n, accumulate) }
+                    }
+                    var worst = 0.0
+                    for i in 0..<y.count {
+                        let expected = reference[i] + (accumulate == 1 ? 0.5 : 0)
+                        worst = max(worst, abs(Double(y[i]) - expected) / (scale[i] + 1e-30))
+                    }
+                    #expect(worst < 1e-5, "\(name) m \(c.m) n \(c.n) k \(c.k) accumulate \(accumulate): relative error \(worst)")
+                }
+            }
+        }
+    }
+
+    @Test func rowsDoNotDependOnTheBatch() throws {
+        var rng = SystemRandomNumberGenerator()
+        let (m, n, k) = (37, 96, 385)
+        let x = (0..<m * k).map { _ in Float.random(in: -2...2, using: &rng) }
+        let w = (0..<n * k).map { _ in Float.random(in: -1...1, using: &rng) }
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: sx_bf16_packed_size(n, k), alignment: 64)
+        defer { packed.deallocate() }
+        sx_bf16_pack_weights(w, n, k, packed)
+        for (name, gemm) in Self.paths() {
+            var all = [Float](repeating: 0, count: m * n)
+            x.withUnsafeBufferPointer { xp in all.withUnsafeMutableBufferPointer { gemm(m, n, k, xp.baseAddress!, k, packed, $0.baseAddress!, n, 0) } }
+            for i in 0..<m {
+                var row = [Float](repeating: 0, count: n)
+                x.withUnsafeBufferPointer { xp in row.withUnsafeMutableBufferPointer { gemm(1, n, k, xp.baseAddress! + i * k, k, packed, $0.baseAddress!, n, 0) } }
+                #expect(row == Array(all[i * n..<(i + 1) * n]), "\(name): row \(i) alone differs from the batch")
+            }
+        }
+    }
+}

@@ -87,16 +87,18 @@ func embeddings(_ stdout: String) throws -> [[Double]] {
 
     /// Bit-identical vectors whatever the batch, order and thread count, also on OpenBLAS's
     /// AVX2 kernels (OPENBLAS_CORETYPE=Haswell: the path of AVX2-only CPUs, forced here so that
-    /// an AVX-512 machine tests it too).
-    @Test(arguments: ["", "Haswell"])
-    func vectorsDoNotDependOnTheBatch(_ coretype: String) throws {
+    /// an AVX-512 machine tests it too), and in bf16 on the machine's own path and on the AVX2
+    /// path (SEXTANT_BF16_PATH=avx2).
+    @Test(arguments: ["", "Haswell", "bf16", "bf16-avx2"])
+    func vectorsDoNotDependOnTheBatch(_ variant: String) throws {
         let texts = ["Simmer vegetables in stock and season with salt.", "Knead the dough.", "A swept wing.",
                      "Simmer vegetables in stock and season with salt.", "Boundary layer transition at hypersonic speeds",
                      "x", "The quick brown fox jumps over the lazy dog, again and again and again.",
                      "Knead the dough."]
-        let env = coretype.isEmpty ? [:] : ["OPENBLAS_CORETYPE": coretype]
+        let env = variant == "Haswell" ? ["OPENBLAS_CORETYPE": "Haswell"] : variant == "bf16-avx2" ? ["SEXTANT_BF16_PATH": "avx2"] : [:]
+        let precision = variant.hasPrefix("bf16") ? ["--precision", "bf16"] : []
         func run(_ lines: [String], _ extra: [String]) throws -> [String: String] {
-            let r = try runSextant(["embed", "--lines"] + extra, input: Data((lines.joined(separator: "\n") + "\n").utf8),
+            let r = try runSextant(["embed", "--lines"] + precision + extra, input: Data((lines.joined(separator: "\n") + "\n").utf8),
                                    environment: env)
             #expect(r.status == 0, "\(r.stderr)")
             let out = r.stdout.split(separator: "\n").map(String.init)
@@ -115,7 +117,7 @@ func embeddings(_ stdout: String) throws -> [[Double]] {
         }
         let reference = try run(texts, ["--threads", "1", "--batch-lines", "1"])
         for extra in [["--threads", "2"], ["--threads", "1"], ["--threads", "2", "--batch-lines", "3"]] {
-            #expect(try run(texts.reversed(), extra) == reference, "\(coretype) \(extra)")
+            #expect(try run(texts.reversed(), extra) == reference, "\(variant) \(extra)")
         }
     }
 

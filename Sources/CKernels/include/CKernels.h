@@ -74,11 +74,22 @@ float sx_sq_decode_prepare(const int8_t *code, const float *mid, const float *sc
 /// CRC-32C (Castagnoli) of `len` bytes, continuing from `crc` (start with 0).
 uint32_t sx_crc32c(uint32_t crc, const void *data, size_t len);
 
+/// The instruction-set level whose clones of the kernels above run here: 4 (x86-64-v4, AVX-512),
+/// 3 (x86-64-v3, AVX2 + FMA), 1 (x86-64 baseline), 0 (not x86-64: the compiler's generic code).
+int sx_vector_level(void);
+
 // bf16 GEMM (gemm_bf16.c): y (+)= x · Wᵀ with W pre-packed to bf16 and f32 accumulation.
 // Fast path: AVX512_BF16 (vdpbf16ps); elsewhere a portable scalar loop over the same packed layout.
 
 /// 1 if the CPU and OS support the AVX512_BF16 fast path (AVX512F/BW/VL + AVX512_BF16, zmm state).
 int sx_bf16_supported(void);
+
+#define SX_BF16_PATH_PORTABLE 0
+#define SX_BF16_PATH_AVX2 1
+#define SX_BF16_PATH_AVX512 2
+/// The path sx_gemm_bf16 takes on this machine: SX_BF16_PATH_AVX512 (AVX512_BF16), _AVX2 (AVX2 +
+/// FMA, weights widened in registers) or _PORTABLE; $SEXTANT_BF16_PATH=avx2|portable lowers it.
+int sx_bf16_path(void);
 
 /// Bytes needed for sx_bf16_pack_weights of an n × k weight matrix (64-byte alignment recommended).
 size_t sx_bf16_packed_size(size_t n, size_t k);
@@ -92,6 +103,11 @@ void sx_bf16_pack_weights(const float *w, size_t n, size_t k, void *packed);
 /// f32. Single-threaded; uses 36 KB of stack and no heap. Any m, n, k, ldx ≥ k, ldy ≥ n.
 void sx_gemm_bf16(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
                   float *y, size_t ldy, int accumulate);
+
+/// The AVX2 path of sx_gemm_bf16, exposed for tests; returns -1 (and computes nothing) on a CPU
+/// without AVX2 and FMA, else 0.
+int sx_gemm_bf16_avx2(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
+                      float *y, size_t ldy, int accumulate);
 
 /// The portable path of sx_gemm_bf16 (same arguments and results up to f32 summation order),
 /// exposed for tests.

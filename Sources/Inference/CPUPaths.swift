@@ -1,0 +1,38 @@
+import CBLAS
+import CKernels
+import Foundation
+
+/// Which code paths this CPU gets, chosen at run time: for `sextant cpu` and bug reports.
+public enum CPUPaths {
+    /// The processor's name from /proc/cpuinfo (empty where there is none).
+    public static var model: String {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+              let colon = line.firstIndex(of: ":") else { return "" }
+        return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The f32 matrix products: OpenBLAS and the kernel set it chose for this CPU.
+    public static var f32GEMM: String {
+        "OpenBLAS, \(String(cString: openblas_get_corename())) kernels"
+    }
+
+    /// The bf16 matrix products (`--precision bf16`).
+    public static var bf16GEMM: String {
+        switch sx_bf16_path() {
+        case SX_BF16_PATH_AVX512: return "AVX512_BF16 (vdpbf16ps)"
+        case SX_BF16_PATH_AVX2: return "AVX2 + FMA (bf16 weights widened in registers)"
+        default: return "none (bf16 runs as f32)"
+        }
+    }
+
+    /// Distances, int8 codes and the elementwise transformer kernels (compiler clones).
+    public static var vectorKernels: String {
+        switch sx_vector_level() {
+        case 4: return "x86-64-v4 (AVX-512)"
+        case 3: return "x86-64-v3 (AVX2 + FMA)"
+        case 1: return "x86-64 baseline (SSE2)"
+        default: return "generic"
+        }
+    }
+}
