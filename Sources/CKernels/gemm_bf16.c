@@ -336,103 +336,106 @@ static SX_BF16_TARGET void sx_gemm_bf16_avx512(size_t m, size_t n, size_t k, con
 // registers (a bf16 is the upper half of an f32: a shift or a mask), and x rounded to bf16 as the
 // other paths do, so every path multiplies the same values. Per k-pair q and row r:
 //     acc[r][j] = fma(a_odd(r, q), w_odd(j, q), fma(a_even(r, q), w_even(j, q), acc[r][j])).
-// The microkernel holds a 2 × 32 tile in 8 ymm accumulators (plus 4 broadcast x values and 2
-// widened weights: 14 of the 16 ymm registers). Each row's sums run in the same order whatever m
-// and the row's place in the batch, so results stay batch-invariant.
+// The microkernel holds a 4 × 16 tile in 8 ymm accumulators (plus 4 widened weight vectors and
+// 2 broadcasts: 14 of the 16 ymm registers). Each row's sums run in the same order whatever m and
+// the row's place in the batch, so results stay batch-invariant.
 
 #if SX_BF16_X86
 #define SX_AVX2_TARGET __attribute__((target("avx2,fma")))
-#define SX_AVX2_MR 2
+#define SX_AVX2_MR 4    // rows per tile: 4 rows × 16 columns = 8 ymm accumulators
+#define SX_AVX2_MC 24   // rows per x block (24 × 2·192 floats = 36 KB of stack)
 
+// One 16-column half of a panel for mr ≤ 4 rows. `xa` holds each row's bf16-rounded x as f32,
+// 2·SX_BF16_KC apart, so a broadcast is a plain load; per k-pair the two weight vectors are
+// widened once and used by every row.
 static inline SX_AVX2_TARGET __attribute__((always_inline)) void
-sx_bf16_tile_avx2(const int mr, size_t kc, const uint32_t *a, const uint32_t *b, float *c, size_t ldc,
+sx_bf16_tile_avx2(const int mr, size_t kc, const float *xa, const uint32_t *b, float *c, size_t ldc,
                   int load_c, size_t nn) {
-    __m256 acc[SX_AVX2_MR][4];
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < 4; v++) acc[r][v] = _mm256_setzero_ps();
+    __m256 acc[SX_AVX2_MR][2];
+    for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
     for (size_t q = 0; q < kc; q++) {
-        __m256 ae[SX_AVX2_MR], ao[SX_AVX2_MR];
-        for (int r = 0; r < mr; r++) {
-            uint32_t pair = a[r * SX_BF16_KC + q];
-            uint32_t lo = pair << 16, hi = pair & 0xffff0000u;
-            float fl, fh;
-            memcpy(&fl, &lo, sizeof fl);
-            memcpy(&fh, &hi, sizeof fh);
-            ae[r] = _mm256_set1_ps(fl);
-            ao[r] = _mm256_set1_ps(fh);
-        }
         const uint32_t *bq = b + q * SX_BF16_NR;
-        for (int v = 0; v < 4; v++) {
-            __m256i w = _mm256_loadu_si256((const __m256i *)(bq + 8 * v));
-            __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
-            __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(w, high));
-            for (int r = 0; r < mr; r++) {
-                acc[r][v] = _mm256_fmadd_ps(ae[r], we, acc[r][v]);
-                acc[r][v] = _mm256_fmadd_ps(ao[r], wo, acc[r][v]);
-            }
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)bq);
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)(bq + 8));
+        __m256 we0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));
+        __m256 wo0 = _mm256_castsi256_ps(_mm256_and_si256(w0, high));
+        __m256 we1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+        __m256 wo1 = _mm256_castsi256_ps(_mm256_and_si256(w1, high));
+        for (int r = 0; r < mr; r++) {
+            __m256 e = _mm256_broadcast_ss(xa + r * 2 * SX_BF16_KC + 2 * q);
+            __m256 o = _mm256_broadcast_ss(xa + r * 2 * SX_BF16_KC + 2 * q + 1);
+            acc[r][0] = _mm256_fmadd_ps(o, wo0, _mm256_fmadd_ps(e, we0, acc[r][0]));
+            acc[r][1] = _mm256_fmadd_ps(o, wo1, _mm256_fmadd_ps(e, we1, acc[r][1]));
         }
     }
     for (int r = 0; r < mr; r++) {
         float *cr = c + r * ldc;
-        if (nn == SX_BF16_NR) {
-            for (int v = 0; v < 4; v++) {
+        if (nn >= 16) {
+            for (int v = 0; v < 2; v++) {
                 __m256 t = acc[r][v];
                 if (load_c) t = _mm256_add_ps(t, _mm256_loadu_ps(cr + 8 * v));
                 _mm256_storeu_ps(cr + 8 * v, t);
             }
         } else {
-            float tmp[SX_BF16_NR];
-            for (int v = 0; v < 4; v++) _mm256_storeu_ps(tmp + 8 * v, acc[r][v]);
+            float tmp[16];
+            _mm256_storeu_ps(tmp, acc[r][0]);
+            _mm256_storeu_ps(tmp + 8, acc[r][1]);
             for (size_t j = 0; j < nn; j++) cr[j] = load_c ? cr[j] + tmp[j] : tmp[j];
         }
     }
 }
 
-static SX_AVX2_TARGET __attribute__((noinline)) void sx_bf16_tile_avx2_1(size_t kc, const uint32_t *a, const uint32_t *b,
-                                                                      float *c, size_t ldc, int load_c, size_t nn) {
-    sx_bf16_tile_avx2(1, kc, a, b, c, ldc, load_c, nn);
-}
-static SX_AVX2_TARGET __attribute__((noinline)) void sx_bf16_tile_avx2_2(size_t kc, const uint32_t *a, const uint32_t *b,
-                                                                      float *c, size_t ldc, int load_c, size_t nn) {
-    sx_bf16_tile_avx2(2, kc, a, b, c, ldc, load_c, nn);
-}
+typedef void (*sx_bf16_tile_avx2_fn)(size_t, const float *, const uint32_t *, float *, size_t, int, size_t);
+#define SX_AVX2_TILE_FN(MR)                                                                        \
+    static SX_AVX2_TARGET __attribute__((noinline)) void sx_bf16_tile_avx2_##MR(                 \
+        size_t kc, const float *xa, const uint32_t *b, float *c, size_t ldc, int load_c, size_t nn) { \
+        sx_bf16_tile_avx2(MR, kc, xa, b, c, ldc, load_c, nn);                                     \
+    }
+SX_AVX2_TILE_FN(1)
+SX_AVX2_TILE_FN(2)
+SX_AVX2_TILE_FN(3)
+SX_AVX2_TILE_FN(4)
+static const sx_bf16_tile_avx2_fn sx_bf16_tiles_avx2[SX_AVX2_MR + 1] = {
+    0, sx_bf16_tile_avx2_1, sx_bf16_tile_avx2_2, sx_bf16_tile_avx2_3, sx_bf16_tile_avx2_4,
+};
 
-// x rows [0, mb), k-pairs [pc, pc + kc), rounded to bf16 pairs as sx_bf16_pack_x does.
-static void sx_bf16_pack_x_scalar(const float *x, size_t ldx, size_t mb, size_t k, size_t pc, size_t kc,
-                                  uint32_t *a) {
+// x rows [0, mb), k-pairs [pc, pc + kc), rounded to bf16 and kept as f32: xa[r][2q + {0, 1}].
+static void sx_bf16_round_x(const float *x, size_t ldx, size_t mb, size_t k, size_t pc, size_t kc, float *xa) {
     for (size_t r = 0; r < mb; r++) {
         const float *src = x + r * ldx;
-        uint32_t *dst = a + r * SX_BF16_KC;
+        float *dst = xa + r * 2 * SX_BF16_KC;
         for (size_t q = 0; q < kc; q++) {
             size_t k0 = 2 * (pc + q), k1 = k0 + 1;
-            uint32_t lo = sx_f32_to_bf16_rne(src[k0]);
-            uint32_t hi = k1 < k ? sx_f32_to_bf16_rne(src[k1]) : 0;
-            dst[q] = lo | (hi << 16);
+            dst[2 * q] = sx_bf16_to_f32_1(sx_f32_to_bf16_rne(src[k0]));
+            dst[2 * q + 1] = k1 < k ? sx_bf16_to_f32_1(sx_f32_to_bf16_rne(src[k1])) : 0.0f;
         }
     }
 }
 
 static SX_AVX2_TARGET void sx_gemm_bf16_avx2_impl(size_t m, size_t n, size_t k, const float *x, size_t ldx,
                                                   const uint32_t *pw, float *y, size_t ldy, int accumulate) {
-    uint32_t abuf[SX_BF16_MC * SX_BF16_KC] __attribute__((aligned(64)));
+    float xa[SX_AVX2_MC * 2 * SX_BF16_KC] __attribute__((aligned(64)));
     size_t kq = (k + 1) / 2;
     size_t panels = (n + SX_BF16_NR - 1) / SX_BF16_NR;
     size_t kblocks = (kq + SX_BF16_KC - 1) / SX_BF16_KC;
     size_t kcb = (kq + kblocks - 1) / kblocks;
-    for (size_t ic = 0; ic < m; ic += SX_BF16_MC) {
-        size_t mb = sx_min(SX_BF16_MC, m - ic);
+    for (size_t ic = 0; ic < m; ic += SX_AVX2_MC) {
+        size_t mb = sx_min(SX_AVX2_MC, m - ic);
         for (size_t pc = 0; pc < kq; pc += kcb) {
             size_t kc = sx_min(kcb, kq - pc);
-            sx_bf16_pack_x_scalar(x + ic * ldx, ldx, mb, k, pc, kc, abuf);
+            sx_bf16_round_x(x + ic * ldx, ldx, mb, k, pc, kc, xa);
             int load_c = accumulate || pc > 0;
             for (size_t p = 0; p < panels; p++) {
                 const uint32_t *bp = pw + p * kq * SX_BF16_NR + pc * SX_BF16_NR;
                 size_t nn = sx_min(SX_BF16_NR, n - p * SX_BF16_NR);
-                float *yp = y + ic * ldy + p * SX_BF16_NR;
-                for (size_t ir = 0; ir < mb; ir += SX_AVX2_MR) {
-                    if (mb - ir >= 2) sx_bf16_tile_avx2_2(kc, abuf + ir * SX_BF16_KC, bp, yp + ir * ldy, ldy, load_c, nn);
-                    else sx_bf16_tile_avx2_1(kc, abuf + ir * SX_BF16_KC, bp, yp + ir * ldy, ldy, load_c, nn);
+                for (size_t h = 0; h < 2 && 16 * h < nn; h++) {
+                    size_t hn = sx_min(16, nn - 16 * h);
+                    float *yp = y + ic * ldy + p * SX_BF16_NR + 16 * h;
+                    for (size_t ir = 0; ir < mb; ir += SX_AVX2_MR) {
+                        size_t mr = sx_min(SX_AVX2_MR, mb - ir);
+                        sx_bf16_tiles_avx2[mr](kc, xa + ir * 2 * SX_BF16_KC, bp + 16 * h, yp + ir * ldy, ldy, load_c, hn);
+                    }
                 }
             }
         }
