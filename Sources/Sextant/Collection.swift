@@ -572,9 +572,13 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
 
         var dense: [Int64] = []
         var denseScores: [Int64: Double] = [:]
+        var denseShort = false
         if let vector {
             let filter: ((UInt64) -> Bool)? = allowed.map { set in { set.contains(Int64($0)) } }
             let found = try index.search(vector, k: depth, filter: filter)
+            // Fewer than the index can give: candidates whose vectors were deleted from the store
+            // after this index caught up dropped out of rescoring; the caller runs it again.
+            denseShort = found.count < min(depth, allowed?.count ?? index.count)
             for hit in found {
                 dense.append(Int64(hit.id))
                 denseScores[Int64(hit.id)] = Double(1 - hit.distance)   // cosine similarity
@@ -606,7 +610,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
                              snippet: cutter?.snippet(of: r.text),
                              text: request.text == .full ? r.text : nil)
         }
-        return (hits, hits.count == top.count)
+        return (hits, hits.count == top.count && !denseShort)
     }
 
     /// The stored documents by the exact UTF-8 bytes of their keys.
