@@ -67,6 +67,17 @@ public final class SafeTensorsFile: @unchecked Sendable {   // a read-only mappi
         munmap(UnsafeMutableRawPointer(mutating: base), size)
     }
 
+    /// Gives back the memory of a tensor's pages once it has been copied out (converted to f32):
+    /// the kernel drops them from this process, and reads them from the file again should the
+    /// tensor be asked for again. Pages shared with a neighbouring tensor are kept.
+    func release(_ info: TensorInfo) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (info.byteRange.lowerBound + page - 1) / page * page
+        let end = info.byteRange.upperBound / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     /// Raw bytes of a tensor, valid while this file object lives.
     public func bytes(of info: TensorInfo) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + info.byteRange.lowerBound, count: info.byteRange.count)

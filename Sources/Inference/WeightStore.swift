@@ -86,6 +86,7 @@ public final class WeightStore: @unchecked Sendable {   // `files` and `index` a
             }
             let out = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
             UnsafeMutableRawPointer(out).copyMemory(from: raw.baseAddress!, byteCount: n * 4)
+            file.release(info)
             return FloatTensor(shape: expected, owned: out)
         case .f16, .bf16:
             let out = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
@@ -94,6 +95,7 @@ public final class WeightStore: @unchecked Sendable {   // `files` and `index` a
             halves.withUnsafeBufferPointer { src in
                 if info.dtype == .f16 { sx_f16_to_f32(src.baseAddress, out, n) } else { sx_bf16_to_f32(src.baseAddress, out, n) }
             }
+            file.release(info)   // the mapped copy is not needed any more: keep one copy in memory
             return FloatTensor(shape: expected, owned: out)
         default:
             throw InferenceError(.unsupportedDType, "\(file.url.path): tensor '\(name)' has dtype \(info.dtype.rawValue); weights must be F32, F16 or BF16")
