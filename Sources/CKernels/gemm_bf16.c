@@ -73,6 +73,16 @@ static inline float sx_bf16_to_f32_1(uint16_t h) {
 
 static inline size_t sx_min(size_t a, size_t b) { return a < b ? a : b; }
 
+// Shapes with nothing to multiply: m or n = 0 (nothing to write), or k = 0 (an empty sum: y = 0,
+// or unchanged when accumulating). Returns 1 when it handled the call.
+static inline int sx_gemm_trivial(size_t m, size_t n, size_t k, float *y, size_t ldy, int accumulate) {
+    if (m == 0 || n == 0) return 1;
+    if (k != 0) return 0;
+    if (!accumulate)
+        for (size_t i = 0; i < m; i++) memset(y + i * ldy, 0, n * sizeof(float));
+    return 1;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Packing
 
@@ -447,12 +457,7 @@ int sx_gemm_bf16_avx2(size_t m, size_t n, size_t k, const float *x, size_t ldx, 
                       float *y, size_t ldy, int accumulate) {
 #if SX_BF16_X86
     if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return -1;
-    if (m == 0 || n == 0) return 0;
-    if (k == 0) {
-        if (!accumulate)
-            for (size_t i = 0; i < m; i++) memset(y + i * ldy, 0, n * sizeof(float));
-        return 0;
-    }
+    if (sx_gemm_trivial(m, n, k, y, ldy, accumulate)) return 0;
     sx_gemm_bf16_avx2_impl(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
     return 0;
 #else
@@ -465,12 +470,7 @@ int sx_gemm_bf16_avx2(size_t m, size_t n, size_t k, const float *x, size_t ldx, 
 
 void sx_gemm_bf16(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
                   float *y, size_t ldy, int accumulate) {
-    if (m == 0 || n == 0) return;
-    if (k == 0) {   // empty sum
-        if (!accumulate)
-            for (size_t i = 0; i < m; i++) memset(y + i * ldy, 0, n * sizeof(float));
-        return;
-    }
+    if (sx_gemm_trivial(m, n, k, y, ldy, accumulate)) return;
 #if SX_BF16_X86
     int path = sx_bf16_path();
     if (path == SX_BF16_PATH_AVX512) {
@@ -487,11 +487,6 @@ void sx_gemm_bf16(size_t m, size_t n, size_t k, const float *x, size_t ldx, cons
 
 void sx_gemm_bf16_portable(size_t m, size_t n, size_t k, const float *x, size_t ldx,
                            const void *packed_w, float *y, size_t ldy, int accumulate) {
-    if (m == 0 || n == 0) return;
-    if (k == 0) {
-        if (!accumulate)
-            for (size_t i = 0; i < m; i++) memset(y + i * ldy, 0, n * sizeof(float));
-        return;
-    }
+    if (sx_gemm_trivial(m, n, k, y, ldy, accumulate)) return;
     sx_gemm_bf16_scalar(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
 }

@@ -378,15 +378,9 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
                 }
             }
             added.removeAll { !addedSet.contains($0) }
-            var vectors: [(id: Int64, vector: [Float])] = []
-            for start in stride(from: 0, to: added.count, by: 500) {
-                let part = Array(added[start..<min(added.count, start + 500)])
-                let sql = "SELECT id, vector FROM chunks WHERE id IN (\(part.map { _ in "?" }.joined(separator: ",")))"
-                var found: [Int64: [Float]] = [:]
-                for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(part)) { found[row[0]] = Self.floats(row[1]) }
-                for id in part { if let v = found[id] { vectors.append((id, v)) } }
-            }
-            return (generation, removed.sorted(), vectors)
+            var found: [Int64: [Float]] = [:]
+            try Self.forEachVector(db, ids: added) { id, v in found[id] = Array(v) }
+            return (generation, removed.sorted(), added.compactMap { id in found[id].map { (id, $0) } })
         }
     }
 
@@ -536,22 +530,26 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     /// (valid during the call only). This is how searches rescore their candidates.
     public func withVectors(ids: [Int64], _ body: (Int64, UnsafeBufferPointer<Float>) -> Void) throws {
         guard !ids.isEmpty else { return }
-        try read("reading vectors") { db in
-            var buffer: [Float] = []
-            var start = 0
-            while start < ids.count {
-                let part = Array(ids[start..<min(ids.count, start + 500)])
-                start += part.count
-                let sql = "SELECT id, vector FROM chunks WHERE id IN (\(repeatElement("?", count: part.count).joined(separator: ",")))"
-                let rows = try Row.fetchCursor(try db.cachedStatement(sql: sql), arguments: StatementArguments(part))
-                while let row = try rows.next() {
-                    let id: Int64 = row[0]
-                    try row.withUnsafeData(atIndex: 1) { data in
-                        guard let data else { return }
-                        if buffer.count != data.count / 4 { buffer = [Float](repeating: 0, count: data.count / 4) }
-                        buffer.withUnsafeMutableBytes { _ = data.copyBytes(to: $0) }   // blobs need not be aligned for Float
-                        buffer.withUnsafeBufferPointer { body(id, $0) }
-                    }
+        try read("reading vectors") { db in try Self.forEachVector(db, ids: ids, body) }
+    }
+
+    /// The vectors of `ids` that exist, in no particular order, read in `db`'s transaction: one
+    /// statement per 500 ids, each vector handed to `body` in a reused buffer.
+    private static func forEachVector(_ db: Database, ids: [Int64], _ body: (Int64, UnsafeBufferPointer<Float>) -> Void) throws {
+        var buffer: [Float] = []
+        var start = 0
+        while start < ids.count {
+            let part = Array(ids[start..<min(ids.count, start + 500)])
+            start += part.count
+            let sql = "SELECT id, vector FROM chunks WHERE id IN (\(repeatElement("?", count: part.count).joined(separator: ",")))"
+            let rows = try Row.fetchCursor(try db.cachedStatement(sql: sql), arguments: StatementArguments(part))
+            while let row = try rows.next() {
+                let id: Int64 = row[0]
+                try row.withUnsafeData(atIndex: 1) { data in
+                    guard let data else { return }
+                    if buffer.count != data.count / 4 { buffer = [Float](repeating: 0, count: data.count / 4) }
+                    buffer.withUnsafeMutableBytes { _ = data.copyBytes(to: $0) }   // blobs need not be aligned for Float
+                    buffer.withUnsafeBufferPointer { body(id, $0) }
                 }
             }
         }

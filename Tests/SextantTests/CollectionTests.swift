@@ -15,6 +15,17 @@ func openCollection(_ dir: URL, model: URL? = nil, warnings: WarningLog? = nil) 
     try Collection(directory: dir, model: model, defaultModel: defaultModel, warn: { warnings?.append($0) })
 }
 
+/// `count` notes (`notes/nI.md`) of 14 paragraphs each, `paragraph(i, j, topic)` cycling through
+/// eight topics, paragraphs separated by blank lines.
+func topicNotes(_ count: Int, paragraph: (Int, Int, String) -> String) -> [String: String] {
+    let topics = ["wings", "engines", "bread", "soup", "rivers", "stars", "chess", "gardens"]
+    var files: [String: String] = [:]
+    for i in 0..<count {
+        files["notes/n\(i).md"] = (0..<14).map { j in paragraph(i, j, topics[(i + j) % topics.count]) }.joined(separator: "\n\n")
+    }
+    return files
+}
+
 final class WarningLog: @unchecked Sendable {
     private(set) var lines: [String] = []
     func append(_ s: String) { lines.append(s) }
@@ -155,13 +166,7 @@ let sampleDocs = [
     /// codes, and searches rescore their candidates from the store with exact cosines. An index
     /// file of an older version (with a second copy of every vector) is rebuilt without it.
     @Test func vectorsAreStoredOnceAndRescoredFromTheStore() throws {
-        let topics = ["wings", "engines", "bread", "soup", "rivers", "stars", "chess", "gardens"]
-        var files: [String: String] = [:]
-        for i in 0..<96 {
-            files["notes/n\(i).md"] = (0..<14).map { j in
-                "Note \(i), part \(j): \(topics[(i + j) % topics.count]), seen \(i * 14 + j) times."
-            }.joined(separator: "\n\n")
-        }
+        let files = topicNotes(96) { i, j, topic in "Note \(i), part \(j): \(topic), seen \(i * 14 + j) times." }
         let root = try makeTree(files)
         let dir = newIndexDirectory()
         let c = try Collection(directory: dir, defaultModel: defaultModel, chunkTokens: 16, overlapTokens: 0, warn: { _ in })
@@ -208,12 +213,8 @@ let sampleDocs = [
     /// "sentence."), a group far larger than the search beam. Dense searches must still find
     /// the paragraphs behind it, and a search for the boilerplate returns k copies.
     @Test func boilerplateChunksDoNotHideTheRest() throws {
-        let topics = ["wings", "engines", "bread", "soup", "rivers", "stars", "chess", "gardens"]
-        var files: [String: String] = [:]
-        for i in 0..<96 {
-            files["notes/n\(i).md"] = (0..<14).map { j in
-                "Paragraph \(j) of note \(i) is about \(topics[(i + j) % topics.count]) and a few other things worth a sentence."
-            }.joined(separator: "\n\n")
+        let files = topicNotes(96) { i, j, topic in
+            "Paragraph \(j) of note \(i) is about \(topic) and a few other things worth a sentence."
         }
         let root = try makeTree(files)
         let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, chunkTokens: 16, overlapTokens: 0, warn: { _ in })
@@ -231,12 +232,8 @@ let sampleDocs = [
     /// Deleting most of a collection gives the disk space back (index file and database), and
     /// what is left stays searchable.
     @Test func deletesGiveSpaceBack() throws {
-        let topics = ["wings", "engines", "bread", "soup", "rivers", "stars", "chess", "gardens"]
-        var files: [String: String] = [:]
-        for i in 0..<48 {
-            files["notes/n\(i).md"] = (0..<14).map { j in
-                "Paragraph \(j) of note \(i) is about \(topics[(i + j) % topics.count]) and a few other things worth a sentence."
-            }.joined(separator: "\n\n")
+        var files = topicNotes(48) { i, j, topic in
+            "Paragraph \(j) of note \(i) is about \(topic) and a few other things worth a sentence."
         }
         files["keep/bread.txt"] = "Knead the dough, let it rise for an hour, then bake it in a hot oven.\n"
         let root = try makeTree(files)
