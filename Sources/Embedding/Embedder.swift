@@ -25,6 +25,9 @@ public final class Embedder: @unchecked Sendable {   // the scratch pool and pre
     let model: EmbeddingModel
     /// Length of the vectors.
     public var dimensions: Int { model.hiddenSize }
+    /// How many texts this embedder has embedded (all calls, all threads).
+    public var textsEmbedded: Int { embeddedCount.load(ordering: .relaxed) }
+    private let embeddedCount = Atomic<Int>(0)
     /// Tokens per input at most, special tokens (and an appended EOS) included.
     public let maxTokens: Int
     /// Token budget of one batch.
@@ -141,6 +144,7 @@ public final class Embedder: @unchecked Sendable {   // the scratch pool and pre
 
     /// Embeds `texts` and tells each one's token count (prompt and special tokens included).
     public func embedWithTokenCounts(_ texts: [String], kind: InputKind = .passage) -> (vectors: [[Float]], tokens: [Int]) {
+        embeddedCount.add(texts.count, ordering: .relaxed)
         let sequences = tokenizeAll(texts, kind: kind)
         let tokens = sequences.map(\.count)
         let n = sequences.count, dims = dimensions

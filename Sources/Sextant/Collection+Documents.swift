@@ -67,6 +67,18 @@ extension Collection {
                 throw SextantError(.invalidArgument, "document '\(doc.id)' contains a NUL character: send text without NUL bytes")
             }
         }
+        // The metadata as canonical JSON, each checked: a flat object of scalars and arrays of scalars.
+        var metadata: [String] = []
+        for doc in documents {
+            do {
+                metadata.append(JSONValue.object(try Metadata.validate(try JSONValue.parse(doc.metadataJSON),
+                                                                       context: "the metadata of document '\(doc.id)'")).serialized)
+            } catch let e as JSONSyntaxError {
+                throw SextantError(.invalidArgument, "the metadata of document '\(doc.id)' is not valid JSON (\(e))")
+            } catch {
+                throw SextantError.lifted(error)
+            }
+        }
         let chunker = Chunker(maxTokens: max(manifest.chunkTokens, 1), overlapTokens: manifest.overlapTokens) { [embedder] in
             embedder.tokenizer.tokenize($0).count
         }
@@ -81,7 +93,8 @@ extension Collection {
             if let old = known[Array(path.utf8)], old.contentHash == hash {
                 results[slot] = TextDocumentResult(id: doc.id, path: path, chunks: (try? store.chunkTexts(documentId: old.id).count) ?? 0,
                                                    created: false, changed: false)
-                if old.metadata != doc.metadataJSON { changes.append(.setMetadata(path: path, json: doc.metadataJSON)) }
+                // Sent anew: its metadata replaces what was stored, fields set since included.
+                changes.append(.setMetadata(path: path, json: metadata[slot], keepSetFields: false))
                 continue
             }
             let chunks = manifest.chunkTokens == 0 ? Self.wholeDocument(doc.text) : chunker.chunks(of: doc.text, markdown: false)
@@ -97,7 +110,7 @@ extension Collection {
             at += p.chunks.count
             changes.append(.replace(DocumentVersion(path: p.path, contentHash: p.hash, size: Int64(p.doc.text.utf8.count),
                                                     modifiedAt: Date().timeIntervalSince1970, title: p.doc.title,
-                                                    metadata: p.doc.metadataJSON, chunks: newChunks)))
+                                                    metadata: metadata[slot], keepSetFields: false, chunks: newChunks)))
             results[slot] = TextDocumentResult(id: p.doc.id, path: p.path, chunks: newChunks.count, created: p.isNew, changed: true)
         }
         if !changes.isEmpty { try apply(changes, save: !pending.isEmpty) }
@@ -114,5 +127,40 @@ extension Collection {
     /// The stored metadata (a JSON object) of the text document `doc:ID`, or nil if there is none.
     public func documentMetadata(id: String) throws -> String? {
         try store.document(path: Self.documentPath(id: id))?.metadata
+    }
+
+    // MARK: Metadata
+
+    /// A document with its fields, by its key (a file's path, `file.jsonl#id`, or `doc:ID`), or nil.
+    public func document(path: String) throws -> DocumentInfo? {
+        do { return try store.documentInfo(path: path) } catch { throw SextantError.lifted(error) }
+    }
+
+    /// Documents in a stable order, `limit` (1 to 1000) at a time: pass the last one's `rowId`
+    /// as `after` for the next page. With `filter`, only the documents that match.
+    public func documents(filter: MetadataFilter? = nil, after: Int64 = 0, limit: Int = 100) throws -> [DocumentInfo] {
+        guard (1...1000).contains(limit) else { throw SextantError(.invalidArgument, "limit must be between 1 and 1000") }
+        do { return try store.listDocuments(filter: filter, after: after, limit: limit) } catch { throw SextantError.lifted(error) }
+    }
+
+    /// Sets fields of the document at `path` without embedding anything again: each given field
+    /// replaces the one of that name, null removes it. Fields set this way survive re-indexing
+    /// the file; sending a `doc:` document anew replaces them. Built-in fields cannot be set.
+    @discardableResult
+    public func setFields(path: String, _ fields: [String: JSONValue]) throws -> DocumentInfo {
+        guard !store.readOnly else {
+            throw SextantError(.readOnly, "\(directory.path) is open read-only (\(store.readOnlyReason ?? "")): changes need a writable collection folder with free space")
+        }
+        guard !fields.isEmpty else { throw SextantError(.invalidArgument, "no fields given: pass an object such as {\"status\": \"done\"}") }
+        do {
+            return try writeLock.withLock {
+                guard let info = try store.setFields(path: path, fields) else {
+                    throw SextantError(.notFound, "no document at \(path) in the collection")
+                }
+                return info
+            }
+        } catch {
+            throw SextantError.lifted(error)
+        }
     }
 }

@@ -61,6 +61,14 @@ public struct CollectionInfo: Sendable, Codable {
     public var bytesPerChunkOnDisk: Int64
     /// In-memory index per chunk (the full vectors stay in SQLite and its page cache).
     public var bytesPerChunkInMemory: Int64
+    /// Each metadata field with the number of documents that have it.
+    public var fields: [FieldCount] = []
+}
+
+/// A metadata field and how many documents have it.
+public struct FieldCount: Sendable, Codable, Equatable {
+    public var name: String
+    public var documents: Int
 }
 
 /// A collection: a folder holding the SQLite store (the truth: documents, chunks, vectors,
@@ -307,6 +315,8 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         var modifiedAt: Double
         var title: String
         var metadata: String = "{}"
+        /// Keep the fields set after ingest (a file re-read) or drop them (a document sent anew).
+        var keepSetFields = true
         var chunks: [NewChunk]
     }
 
@@ -314,7 +324,8 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     enum Change {
         case replace(DocumentVersion)
         case remove(paths: [String])
-        case setMetadata(path: String, json: String)
+        case setMetadata(path: String, json: String, keepSetFields: Bool)
+        case setFileAttributes(path: String, size: Int64, modifiedAt: Double)
     }
 
     /// The one door for every change (folder sync, API upserts, removals): under the folder's
@@ -337,15 +348,17 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
                         case .replace(let d):
                             let (removed, added) = try store.replaceDocument(path: d.path, contentHash: d.contentHash, size: d.size,
                                                                              modifiedAt: d.modifiedAt, title: d.title, metadata: d.metadata,
-                                                                             chunks: d.chunks)
+                                                                             keepSetFields: d.keepSetFields, chunks: d.chunks)
                             try Self.apply(removed: removed, added: zip(added, d.chunks).map { ($0, $1.vector) }, to: currentIndex)
                             touched.append(true)
                         case .remove(let paths):
                             let removed = try store.removeDocuments(paths: paths)
                             try Self.apply(removed: removed, added: [], to: currentIndex)
                             touched.append(!removed.isEmpty)
-                        case .setMetadata(let path, let json):
-                            touched.append(try store.setMetadata(path: path, json: json))
+                        case .setMetadata(let path, let json, let keep):
+                            touched.append(try store.setMetadata(path: path, json: json, keepSetFields: keep))
+                        case .setFileAttributes(let path, let size, let modifiedAt):
+                            touched.append(try store.setFileAttributes(path: path, size: size, modifiedAt: modifiedAt))
                         }
                     } catch {
                         failure = error
@@ -394,7 +407,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         }
 
         struct Pending {
-            var key: String, title: String, hash: String, size: Int64, modified: Double
+            var key: String, title: String, hash: String, size: Int64, modified: Double, metadata: String
             var chunks: [Chunk]
             var isNew: Bool
         }
@@ -414,7 +427,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
                     NewChunk(text: c.text, byteRange: c.byteRange, lineRange: c.lineRange, headingPath: c.headingPath, vector: vectors[at + j])
                 }
                 changes.append(.replace(DocumentVersion(path: doc.key, contentHash: doc.hash, size: doc.size, modifiedAt: doc.modified,
-                                                        title: doc.title, chunks: newChunks)))
+                                                        title: doc.title, metadata: doc.metadata, chunks: newChunks)))
                 at += doc.chunks.count
             }
             try apply(changes, save: false)
@@ -448,7 +461,15 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
                 let key = Array(doc.key.utf8)
                 seen.insert(key)
                 let hash = SHA256.hex(Array((manifest.chunkTokens.description + "\u{0}" + doc.title + "\u{0}" + doc.text).utf8))
+                let metadata = JSONValue.object(doc.metadata).serialized
                 if let old = known[key], old.contentHash == hash {
+                    // Same text: nothing to embed, but the fields and file attributes may have moved.
+                    var updates: [Change] = []
+                    if old.metadata != metadata { updates.append(.setMetadata(path: doc.key, json: metadata, keepSetFields: true)) }
+                    if old.size != size || old.modifiedAt != modified {
+                        updates.append(.setFileAttributes(path: doc.key, size: size, modifiedAt: modified))
+                    }
+                    if !updates.isEmpty { try apply(updates, save: false) }
                     report.documentsUnchanged += 1
                     continue
                 }
@@ -457,7 +478,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
                     warn("\(doc.key): no text to index; skipped")
                     continue
                 }
-                group.append(Pending(key: doc.key, title: doc.title, hash: hash, size: size, modified: modified,
+                group.append(Pending(key: doc.key, title: doc.title, hash: hash, size: size, modified: modified, metadata: metadata,
                                      chunks: chunks, isNew: known[key] == nil))
                 groupChunks += chunks.count
                 if groupChunks >= options.groupChunks { try flush() }
@@ -567,15 +588,17 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     }
 
     private func searchOnce(_ request: SearchRequest, query: String, vector: [Float]?, depth: Int) throws -> (hits: [SearchHit], complete: Bool) {
-        let allowed = try request.pathFilter.map { try store.chunkIds(pathGlob: $0) }
+        // The filter is evaluated once, to the set of matching chunks; both legs keep only those.
+        let filter = MetadataFilter.both(request.filter, request.pathFilter.map(MetadataFilter.pathGlob))
+        let allowed = try filter.map { try store.matchingChunks($0) }
         let index = try caughtUpIndex()
 
         var dense: [Int64] = []
         var denseScores: [Int64: Double] = [:]
         var denseShort = false
         if let vector {
-            let filter: ((UInt64) -> Bool)? = allowed.map { set in { set.contains(Int64($0)) } }
-            let found = try index.search(vector, k: depth, filter: filter)
+            let accept: ((UInt64) -> Bool)? = allowed.map { set in { set.contains(Int64(bitPattern: $0)) } }
+            let found = try index.search(vector, k: depth, filter: accept)
             // Fewer than the index can give: candidates whose vectors were deleted from the store
             // after this index caught up dropped out of rescoring; the caller runs it again.
             denseShort = found.count < min(depth, allowed?.count ?? index.count)
@@ -587,7 +610,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         var lexical: [Int64] = []
         var lexicalScores: [Int64: Double] = [:]
         if request.mode != .dense {
-            for hit in try store.lexicalSearch(query, limit: depth, pathGlob: request.pathFilter) {
+            for hit in try store.lexicalSearch(query, limit: depth, allowed: allowed) {
                 lexical.append(hit.id)
                 lexicalScores[hit.id] = hit.score
             }
@@ -601,14 +624,21 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         let top = Array(ranked.prefix(request.k))
         let records = try store.chunks(ids: top.map(\.id))
         let cutter = request.text == .snippet ? SnippetCutter(query: query) : nil
+        var fieldsByDocument: [Int64: [String: JSONValue]] = [:]   // hits of one document share its fields
         let hits = top.enumerated().compactMap { i, item -> SearchHit? in
             guard let r = records[item.id] else { return nil }
+            var fields: [String: JSONValue]? = nil
+            if request.metadata {
+                fields = fieldsByDocument[r.documentId] ?? Metadata.decodeObject(r.fieldsJSON)
+                fieldsByDocument[r.documentId] = fields
+            }
             return SearchHit(rank: i + 1, score: item.score, path: r.path, chunkId: r.id,
                              byteStart: r.byteRange.lowerBound, byteEnd: r.byteRange.upperBound,
                              lineStart: r.lineRange.lowerBound, lineEnd: r.lineRange.upperBound,
                              headingPath: r.headingPath,
                              snippet: cutter?.snippet(of: r.text),
-                             text: request.text == .full ? r.text : nil)
+                             text: request.text == .full ? r.text : nil,
+                             metadata: fields)
         }
         return (hits, hits.count == top.count && !denseShort)
     }
@@ -656,7 +686,8 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
                               promptFormat: manifest.promptFormat, chunkTokens: manifest.chunkTokens,
                               overlapTokens: manifest.overlapTokens, databaseBytes: databaseBytes, indexBytes: indexBytes,
                               indexMemoryBytes: memoryBytes, bytesPerChunkOnDisk: perChunk(databaseBytes + indexBytes),
-                              bytesPerChunkInMemory: perChunk(memoryBytes))
+                              bytesPerChunkInMemory: perChunk(memoryBytes),
+                              fields: try store.fieldCounts().map { FieldCount(name: $0.name, documents: $0.documents) })
     }
 
     /// Re-embeds every chunk with `model` (the collection's own model when nil), then stores

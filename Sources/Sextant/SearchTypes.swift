@@ -29,11 +29,16 @@ public struct SearchRequest: Sendable {
     public var mode: SearchMode
     /// A GLOB over document paths (`*.md`, `/notes/*`).
     public var pathFilter: String?
+    /// Only chunks of documents whose metadata matches (both legs; k is still honoured).
+    public var filter: MetadataFilter?
     /// Snippets (default), the full chunk text, or no text.
     public var text: HitText
+    /// Whether hits carry their document's fields (default true).
+    public var metadata: Bool
 
     public init(query: String, instruct: String? = nil, examples: [Example] = [], task: String? = nil,
-                k: Int = 10, mode: SearchMode = .hybrid, pathFilter: String? = nil, text: HitText = .snippet) {
+                k: Int = 10, mode: SearchMode = .hybrid, pathFilter: String? = nil, filter: MetadataFilter? = nil,
+                text: HitText = .snippet, metadata: Bool = true) {
         self.query = query
         self.instruct = instruct
         self.examples = examples
@@ -41,7 +46,9 @@ public struct SearchRequest: Sendable {
         self.k = k
         self.mode = mode
         self.pathFilter = pathFilter
+        self.filter = filter
         self.text = text
+        self.metadata = metadata
     }
 }
 
@@ -60,9 +67,11 @@ public struct SearchHit: Sendable, Codable, Equatable {
     public var snippet: String?
     /// The whole chunk text (`HitText.full`), else nil.
     public var text: String?
+    /// The fields of the hit's document (nil when the request asked for none).
+    public var metadata: [String: JSONValue]?
 
     enum CodingKeys: String, CodingKey {
-        case rank, score, path, snippet, text
+        case rank, score, path, snippet, text, metadata
         case chunkId = "chunk_id", byteStart = "byte_start", byteEnd = "byte_end"
         case lineStart = "line_start", lineEnd = "line_end", headingPath = "heading_path"
     }
@@ -185,5 +194,13 @@ public struct SnippetCutter: Sendable {
             return (best > 0 ? "… " : "") + String(String(decoding: bytes[starts[best]..<ends[best]], as: UTF8.self).prefix(maxLength)) + " …"
         }
         return (best > 0 ? "… " : "") + join(best..<end) + (end < count ? " …" : "")
+    }
+}
+
+extension MetadataFilter {
+    /// Parses a filter written as JSON (see `MetadataFilter`); a bad one is one
+    /// `SextantError.invalidArgument` naming the field and operator.
+    public static func parse(_ json: String) throws -> MetadataFilter {
+        do { return try MetadataFilter(json: json) } catch { throw SextantError.lifted(error) }
     }
 }

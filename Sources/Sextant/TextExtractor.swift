@@ -1,4 +1,5 @@
 import Foundation
+import Store
 
 /// One indexable unit of text from a file: usually the whole file; one per record for
 /// BEIR-style `.jsonl` corpora (`path#id`).
@@ -8,6 +9,8 @@ public struct ExtractedDocument: Sendable {
     public var text: String
     /// Markdown-style headings (`#` lines) structure the text.
     public var markdown: Bool
+    /// Fields from the source: Markdown front matter, a BEIR record's `metadata`.
+    public var metadata: [String: JSONValue] = [:]
 }
 
 /// Why a file gave no text.
@@ -69,8 +72,14 @@ public enum TextExtractor {
         case .plain:
             return [ExtractedDocument(key: url.path, title: name, text: text, markdown: false)]
         case .markdown:
-            let heading = LineInput.lines(of: text).first { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) }
-            return [ExtractedDocument(key: url.path, title: heading ?? name, text: text, markdown: true)]
+            var fields: [String: JSONValue] = [:]
+            if let front = FrontMatter.split(text, source: url.path, warn: warn) {
+                fields = front.fields
+                text = front.text
+            }
+            var title = LineInput.lines(of: text).first { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) } ?? name
+            if case .string(let t)? = fields["title"], !t.isEmpty { title = t }
+            return [ExtractedDocument(key: url.path, title: title, text: text, markdown: true, metadata: fields)]
         case .html:
             let (title, body) = HTMLText.extract(text)
             return [ExtractedDocument(key: url.path, title: title ?? name, text: body, markdown: true)]
@@ -91,20 +100,40 @@ public enum TextExtractor {
                 if bad <= 3 { warn("\(path): line \(i + 1) is not a BEIR record {\"_id\", \"title\", \"text\"}; skipped") }
                 continue
             }
-            docs.append(ExtractedDocument(key: path + "#" + record.id, title: record.title, text: record.text, markdown: false))
+            var fields: [String: JSONValue] = [:]
+            for (key, value) in record.metadata.sorted(by: { $0.key < $1.key }) {
+                do {
+                    try Metadata.validateField(key, value, context: "metadata")
+                    fields[key] = value
+                } catch {
+                    bad += 1
+                    if bad <= 3 { warn("\(path): line \(i + 1): \(error); that field is skipped") }
+                }
+            }
+            docs.append(ExtractedDocument(key: path + "#" + record.id, title: record.title, text: record.text, markdown: false,
+                                          metadata: fields))
         }
         if docs.isEmpty { throw SkipReason(description: "no BEIR records ({\"_id\", \"title\", \"text\"} per line)") }
         return docs
     }
 
-    /// One BEIR record: its id (`_id`, else the line number), title and indexed text (title +
-    /// ". " + text, or the text alone without a title); nil when the line is not a record.
-    public static func beirRecord(_ line: Data, position: Int) -> (id: String, title: String, text: String)? {
-        guard let obj = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any],
-              let body = obj["text"] as? String else { return nil }
-        let id = (obj["_id"] as? String) ?? (obj["_id"] as? Int).map(String.init) ?? String(position)
-        let title = obj["title"] as? String ?? ""
-        return (id, title, title.isEmpty ? body : title + ". " + body)
+    /// One BEIR record: its id (`_id`, else the line number), title, indexed text (title +
+    /// ". " + text, or the text alone without a title) and `metadata` object; nil when the line
+    /// is not a record.
+    public static func beirRecord(_ line: Data, position: Int) -> (id: String, title: String, text: String, metadata: [String: JSONValue])? {
+        guard case .object(let obj)? = try? JSONValue.parse(String(decoding: line, as: UTF8.self)),
+              case .string(let body)? = obj["text"] else { return nil }
+        var id = String(position)
+        switch obj["_id"] {
+        case .string(let s)?: id = s
+        case .int(let i)?: id = String(i)
+        default: break
+        }
+        var title = ""
+        if case .string(let t)? = obj["title"] { title = t }
+        var metadata: [String: JSONValue] = [:]
+        if case .object(let m)? = obj["metadata"] { metadata = m }
+        return (id, title, title.isEmpty ? body : title + ". " + body, metadata)
     }
 
     static func pdf(_ url: URL) throws -> ExtractedDocument {

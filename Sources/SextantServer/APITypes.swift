@@ -108,8 +108,12 @@ struct SearchBody: Decodable {
     var k: Int?
     var mode: String?
     var filter: String?
+    /// A metadata filter (see `MetadataFilter`).
+    var `where`: JSONValue?
     /// "snippet" (default), "full" (the chunk text) or "none".
     var text: String?
+    /// Whether hits carry their document's metadata (default true).
+    var metadata: Bool?
 }
 
 struct SearchResponse: Encodable {
@@ -117,34 +121,6 @@ struct SearchResponse: Encodable {
     let mode: String
     let k: Int
     let hits: [SearchHit]
-}
-
-/// Any JSON value (document metadata).
-indirect enum JSONValue: Codable, Sendable, Equatable {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else if let o = try? c.decode([String: JSONValue].self) { self = .object(o) }
-        else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected a JSON value") }
-    }
-
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .null: try c.encodeNil()
-        case let .bool(b): try c.encode(b)
-        case let .number(n): try c.encode(n)
-        case let .string(s): try c.encode(s)
-        case let .array(a): try c.encode(a)
-        case let .object(o): try c.encode(o)
-        }
-    }
 }
 
 struct DocumentsRequest: Decodable {
@@ -159,6 +135,34 @@ struct DocumentsRequest: Decodable {
 struct DocumentsResponse: Encodable {
     let documents: [TextDocumentResult]
     let upserted: Int
+}
+
+/// A document and its fields (`GET /v1/documents/{id}`, listings, `PATCH`).
+struct DocumentOutput: Encodable {
+    /// The API id of a `doc:` document; nil for files.
+    let id: String?
+    let path: String
+    let title: String
+    let chunks: Int
+    let metadata: [String: JSONValue]
+
+    init(_ d: DocumentInfo) {
+        id = d.path.hasPrefix("doc:") ? String(d.path.dropFirst(4)) : nil
+        path = d.path
+        title = d.title
+        chunks = d.chunks
+        metadata = d.fields
+    }
+}
+
+struct DocumentListResponse: Encodable {
+    let documents: [DocumentOutput]
+    /// Pass as `after` for the next page; nil on the last page.
+    let next_after: Int64?
+}
+
+struct PatchDocumentBody: Decodable {
+    var metadata: [String: JSONValue]
 }
 
 struct DeleteResponse: Encodable {

@@ -18,6 +18,10 @@ struct Routes: Sendable {
         router.post("/v1/search") { request, _ in try await search(request) }
         router.post("/v1/documents") { request, _ in try await upsertDocuments(request) }
         router.delete("/v1/documents/:id") { _, context in try await deleteDocument(context) }
+        router.get("/v1/documents") { request, _ in try await listDocuments(request) }
+        router.patch("/v1/documents") { request, _ in try await patchDocument(request, id: nil) }
+        router.get("/v1/documents/:id") { _, context in try await getDocument(try documentPath(context)) }
+        router.patch("/v1/documents/:id") { request, context in try await patchDocument(request, id: try documentPath(context)) }
         router.get("/v1/collections/info") { _, _ in
             jsonResponse(try await service.read { try service.collection.info() })
         }
@@ -146,8 +150,10 @@ struct Routes: Sendable {
         guard let text = HitText(rawValue: body.text ?? "snippet") else {
             throw APIError.badRequest("text must be snippet, full or none")
         }
+        let filter = try body.where.map { try parseFilter($0, "where") }
         let searchRequest = SearchRequest(query: body.query, instruct: body.instruction, examples: examples, task: body.task,
-                                          k: k, mode: mode, pathFilter: body.filter, text: text)
+                                          k: k, mode: mode, pathFilter: body.filter, filter: filter, text: text,
+                                          metadata: body.metadata ?? true)
         // One call into the engine: the query is micro-batched with concurrent ones there.
         let hits = try await service.collection.search(searchRequest)
         return jsonResponse(SearchResponse(query: body.query, mode: modeName, k: k, hits: hits))
@@ -164,13 +170,7 @@ struct Routes: Sendable {
             try checkText(d.text, "documents[\(i)].text")
             var title = ""
             if case let .string(t)? = d.metadata?["title"] { title = t }
-            var json = "{}"
-            if let m = d.metadata {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                json = String(decoding: try encoder.encode(m), as: UTF8.self)
-            }
-            documents.append(TextDocument(id: d.id, text: d.text, title: title, metadataJSON: json))
+            documents.append(TextDocument(id: d.id, text: d.text, title: title, metadataJSON: JSONValue.object(d.metadata ?? [:]).serialized))
         }
         let collection = service.collection, batch = documents
         let results = try await service.write { try collection.upsertTexts(batch) }
@@ -185,6 +185,79 @@ struct Routes: Sendable {
         let deleted = try await service.write { try collection.removeDocument(id: id) }
         guard deleted else { throw APIError(.notFound, "not_found", "no document with id '\(id)'") }
         return jsonResponse(DeleteResponse(id: id, deleted: true))
+    }
+}
+
+// MARK: Documents and metadata
+
+extension Routes {
+    /// A metadata filter from a request; a bad one is a 400 naming the field and operator.
+    func parseFilter(_ value: JSONValue, _ name: String) throws -> MetadataFilter {
+        do { return try MetadataFilter(value) } catch {
+            throw APIError.badRequest("\(name): \(SextantError.lifted(error))")
+        }
+    }
+
+    /// The stored path of the `doc:` document named in the URL.
+    func documentPath(_ context: BasicRequestContext) throws -> String {
+        let raw = context.parameters.get("id") ?? ""
+        let id = raw.removingPercentEncoding ?? raw
+        do { try Collection.validateDocumentId(id) } catch let e as SextantError { throw APIError.badRequest(e.message) }
+        return Collection.documentPath(id: id)
+    }
+
+    func getDocument(_ path: String) async throws -> Response {
+        let collection = service.collection
+        guard let doc = try await service.read({ try collection.document(path: path) }) else {
+            throw APIError(.notFound, "not_found", "no document \(path)")
+        }
+        return jsonResponse(DocumentOutput(doc))
+    }
+
+    /// `GET /v1/documents?limit=&after=&where=` (a page), or `?path=` (one document).
+    func listDocuments(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        if let path = query["path"].map(String.init) {
+            guard !path.isEmpty else { throw APIError.badRequest("path is empty") }
+            return try await getDocument(path)
+        }
+        var limit = 100
+        if let text = query["limit"] {
+            guard let n = Int(String(text)), (1...1000).contains(n) else { throw APIError.badRequest("limit must be an integer in 1...1000") }
+            limit = n
+        }
+        var after: Int64 = 0
+        if let text = query["after"] {
+            guard let n = Int64(String(text)), n >= 0 else { throw APIError.badRequest("after must be a non-negative integer (a listing's next_after)") }
+            after = n
+        }
+        var filter: MetadataFilter? = nil
+        if let text = query["where"].map(String.init) {
+            let value: JSONValue
+            do { value = try JSONValue.parse(text) } catch { throw APIError.badRequest("where is not valid JSON (\(error))") }
+            filter = try parseFilter(value, "where")
+        }
+        let collection = service.collection, chosen = filter, start = after, count = limit
+        let docs = try await service.read { try collection.documents(filter: chosen, after: start, limit: count) }
+        return jsonResponse(DocumentListResponse(documents: docs.map(DocumentOutput.init),
+                                                 next_after: docs.count == limit ? docs.last?.rowId : nil))
+    }
+
+    /// `PATCH /v1/documents/{id}` (or `?path=` for files) with `{"metadata": {...}}`: sets those
+    /// fields (null removes one) without embedding anything again.
+    func patchDocument(_ request: Request, id path: String?) async throws -> Response {
+        var path = path
+        if path == nil {
+            guard let p = request.uri.queryParameters["path"].map(String.init), !p.isEmpty else {
+                throw APIError.badRequest("name the document: PATCH /v1/documents/{id}, or /v1/documents?path=... for a file")
+            }
+            path = p
+        }
+        let body = try await decodeBody(PatchDocumentBody.self, request)
+        guard !body.metadata.isEmpty else { throw APIError.badRequest("metadata is empty: give the fields to set") }
+        let collection = service.collection, target = path!, fields = body.metadata
+        let doc = try await service.write { try collection.setFields(path: target, fields) }
+        return jsonResponse(DocumentOutput(doc))
     }
 }
 

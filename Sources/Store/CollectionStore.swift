@@ -67,6 +67,8 @@ public struct ChunkRecord: Sendable {
     public var byteRange: Range<Int>
     public var lineRange: ClosedRange<Int>
     public var headingPath: String
+    /// The document's fields (a JSON object).
+    public var fieldsJSON: String = "{}"
 }
 
 /// A saved task: an instruction and examples, by name.
@@ -153,11 +155,13 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
         readOnlyReason = reason
         if readOnly {
             let applied = try read("reading the schema version") { db in try Self.migrator.appliedIdentifiers(db) }
-            guard applied.contains("v2") else {
+            guard applied.contains("v3") else {
                 throw StoreError(.cannotOpen, "\(url.path) is read-only (\(reason!)) and was made by an older Sextant: open it once where it can be written to upgrade it")
             }
         } else {
             ensureReserve()
+            // Documents written by an older build that knew no fields: index theirs now.
+            try write("indexing document fields") { db in try Self.refreshStaleFields(db) }
         }
     }
 
@@ -230,6 +234,27 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
                 INSERT OR REPLACE INTO manifest(key, value) SELECT 'log_floor', value FROM manifest WHERE key = 'generation';
                 ALTER TABLE documents ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
                 """)
+        }
+        // Metadata as data: fields set after ingest, the effective fields, each document's chunk
+        // id range, and one row per field value in `document_fields` for filters.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: """
+                ALTER TABLE documents ADD COLUMN fields_set TEXT NOT NULL DEFAULT '{}';
+                ALTER TABLE documents ADD COLUMN fields_json TEXT NOT NULL DEFAULT '{}';
+                ALTER TABLE documents ADD COLUMN chunk_lo INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE documents ADD COLUMN chunk_hi INTEGER NOT NULL DEFAULT -1;
+                CREATE INDEX documents_chunks ON documents(chunk_lo, chunk_hi);
+                CREATE TABLE document_fields (
+                    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+                    key TEXT NOT NULL,
+                    type INTEGER NOT NULL,    -- Metadata.Kind
+                    value,                    -- no affinity: integers stay exact, reals stay reals
+                    in_array INTEGER NOT NULL,
+                    chunk_lo INTEGER NOT NULL, chunk_hi INTEGER NOT NULL);
+                CREATE INDEX document_fields_lookup ON document_fields(key, type, value, chunk_lo, chunk_hi);
+                CREATE INDEX document_fields_document ON document_fields(document_id);
+                """)
+            try refreshStaleFields(db)
         }
         return m
     }
@@ -449,12 +474,17 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     /// Replaces a document and its chunks in one transaction.
     /// - Returns: ids of the chunks removed and of those added.
     @discardableResult
+    /// `metadata` is the fields the document's source gives; fields set later (`setFields`) are
+    /// kept unless `keepSetFields` is false.
     public func replaceDocument(path: String, contentHash: String, size: Int64, modifiedAt: Double, title: String,
-                                metadata: String = "{}", chunks: [NewChunk]) throws -> (removed: [Int64], added: [Int64]) {
+                                metadata: String = "{}", keepSetFields: Bool = true,
+                                chunks: [NewChunk]) throws -> (removed: [Int64], added: [Int64]) {
         try write("storing \(path)") { db in
+            let setFields = keepSetFields
+                ? try String.fetchOne(db, sql: "SELECT fields_set FROM documents WHERE path = ?", arguments: [path]) ?? "{}" : "{}"
             let removed = try Self.deleteDocument(db, path: path)
-            try db.execute(sql: "INSERT INTO documents(path, content_hash, size, modified_at, title, metadata) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [path, contentHash, size, modifiedAt, title, metadata])
+            try db.execute(sql: "INSERT INTO documents(path, content_hash, size, modified_at, title, metadata, fields_set) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [path, contentHash, size, modifiedAt, title, metadata, setFields])
             let documentId = db.lastInsertedRowID
             let insert = try db.makeStatement(sql: """
                 INSERT INTO chunks(document_id, ordinal, text, byte_start, byte_end, line_start, line_end, heading_path, vector)
@@ -466,6 +496,7 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
                                                c.lineRange.lowerBound, c.lineRange.upperBound, c.headingPath, Self.blob(c.vector)])
                 added.append(db.lastInsertedRowID)
             }
+            try Self.refreshFields(db, documentId: documentId)
             try Self.bumpGeneration(db, removed: removed, added: added)
             return (removed, added)
         }
@@ -489,12 +520,28 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
         }
     }
 
-    /// Sets the metadata (a JSON object) of a document; false when there is no such document.
+    /// Sets the fields a document's source gives (a JSON object), keeping or dropping those
+    /// set later; false when there is no such document. Nothing is embedded again.
     @discardableResult
-    public func setMetadata(path: String, json: String) throws -> Bool {
+    public func setMetadata(path: String, json: String, keepSetFields: Bool = true) throws -> Bool {
         try write("storing the metadata of \(path)") { db in
-            try db.execute(sql: "UPDATE documents SET metadata = ? WHERE path = ?", arguments: [json, path])
-            return db.changesCount > 0
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM documents WHERE path = ?", arguments: [path]) else { return false }
+            try db.execute(sql: "UPDATE documents SET metadata = ? WHERE id = ?", arguments: [json, id])
+            if !keepSetFields { try db.execute(sql: "UPDATE documents SET fields_set = '{}' WHERE id = ?", arguments: [id]) }
+            try Self.refreshFields(db, documentId: id)
+            return true
+        }
+    }
+
+    /// Records a file's new size and modification time (its text unchanged); false when there is
+    /// no such document.
+    @discardableResult
+    public func setFileAttributes(path: String, size: Int64, modifiedAt: Double) throws -> Bool {
+        try write("storing the attributes of \(path)") { db in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM documents WHERE path = ?", arguments: [path]) else { return false }
+            try db.execute(sql: "UPDATE documents SET size = ?, modified_at = ? WHERE id = ?", arguments: [size, modifiedAt, id])
+            try Self.refreshFields(db, documentId: id)
+            return true
         }
     }
 
@@ -502,6 +549,7 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
         guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM documents WHERE path = ?", arguments: [path]) else { return [] }
         let chunkIds = try Int64.fetchAll(db, sql: "SELECT id FROM chunks WHERE document_id = ?", arguments: [id])
         try db.execute(sql: "DELETE FROM chunks WHERE document_id = ?", arguments: [id])
+        try db.execute(sql: "DELETE FROM document_fields WHERE document_id = ?", arguments: [id])
         try db.execute(sql: "DELETE FROM documents WHERE id = ?", arguments: [id])
         return chunkIds
     }
@@ -512,13 +560,14 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
         return try read("reading chunks") { db in
             var result: [Int64: ChunkRecord] = [:]
             let sql = """
-                SELECT c.id, c.document_id, d.path, c.ordinal, c.text, c.byte_start, c.byte_end, c.line_start, c.line_end, c.heading_path
+                SELECT c.id, c.document_id, d.path, c.ordinal, c.text, c.byte_start, c.byte_end, c.line_start, c.line_end, c.heading_path,
+                       d.fields_json
                 FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
                 """
             for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids)) {
                 let r = ChunkRecord(id: row[0], documentId: row[1], path: row[2], ordinal: row[3], text: row[4],
                                     byteRange: (row[5] as Int)..<(row[6] as Int), lineRange: (row[7] as Int)...(row[8] as Int),
-                                    headingPath: row[9])
+                                    headingPath: row[9], fieldsJSON: row[10])
                 result[r.id] = r
             }
             return result
@@ -576,31 +625,25 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
         }
     }
 
-    /// Chunk ids whose document path matches a GLOB pattern.
-    public func chunkIds(pathGlob: String) throws -> Set<Int64> {
-        try read("filtering by path") { db in
-            Set(try Int64.fetchAll(db, sql: "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.path GLOB ?",
-                                   arguments: [pathGlob]))
-        }
-    }
-
-    /// Chunks ranked by FTS5 BM25 for the words of `query` (any of them), best first.
-    public func lexicalSearch(_ query: String, limit: Int, pathGlob: String? = nil) throws -> [(id: Int64, score: Double)] {
+    /// Chunks ranked by FTS5 BM25 for the words of `query` (any of them), best first; with
+    /// `allowed`, only those chunks (read in rank order until `limit` of them are found).
+    public func lexicalSearch(_ query: String, limit: Int, allowed: ChunkSet? = nil) throws -> [(id: Int64, score: Double)] {
         let terms = Self.ftsTerms(query)
         guard !terms.isEmpty, limit > 0 else { return [] }
         let match = terms.map { "\"\($0)\"" }.joined(separator: " OR ")
         return try read("lexical search") { db in
-            var sql = "SELECT f.rowid, bm25(chunks_fts) AS s FROM chunks_fts f"
-            var args: [DatabaseValueConvertible] = [match]
-            if let pathGlob {
-                sql += " JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ? AND d.path GLOB ?"
-                args.append(pathGlob)
-            } else {
-                sql += " WHERE chunks_fts MATCH ?"
+            guard let allowed else {
+                return try Row.fetchAll(db, sql: "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
+                                        arguments: [match, limit]).map { (id: $0[0], score: -($0[1] as Double)) }
             }
-            sql += " ORDER BY s LIMIT ?"
-            args.append(limit)
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { (id: $0[0], score: -($0[1] as Double)) }
+            var found: [(id: Int64, score: Double)] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s",
+                                           arguments: [match])
+            while found.count < limit, let row = try rows.next() {
+                let id: Int64 = row[0]
+                if allowed.contains(id) { found.append((id, -(row[1] as Double))) }
+            }
+            return found
         }
     }
 
@@ -677,11 +720,11 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
 
     // MARK: Helpers
 
-    private func read<T>(_ context: String, _ body: (Database) throws -> T) throws -> T {
+    func read<T>(_ context: String, _ body: (Database) throws -> T) throws -> T {
         do { return try pool.read(body) } catch { throw StoreError.database(error, "\(url.path): \(context)") }
     }
 
-    private func write<T>(_ context: String, _ body: (Database) throws -> T) throws -> T {
+    func write<T>(_ context: String, _ body: (Database) throws -> T) throws -> T {
         if let reason = readOnlyReason {
             throw StoreError(.readOnly, "\(url.path) is open read-only (\(reason)): \(context) needs a writable collection folder with free space")
         }

@@ -184,6 +184,9 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Only documents whose path matches this glob, e.g. '*.md' or '/notes/*'.")
     var filter: String?
 
+    @Option(name: .customLong("where"), help: ArgumentHelp("Only documents whose metadata matches this JSON filter, e.g. '{\"tags\": {\"$contains\": \"physics\"}}' (see README: filters).", valueName: "json"))
+    var whereFilter: String?
+
     @Flag(help: "Print the hits as JSON (see README: search output).")
     var json = false
 
@@ -207,13 +210,20 @@ struct SearchCommand: ParsableCommand {
         if query.isEmpty && queries == nil { throw ValidationError("give a QUERY or --queries FILE") }
         if let filter, filter.isEmpty { throw ValidationError("--filter is empty: give a glob such as '*.md', or leave it out") }
         if noSnippets && fullText { throw ValidationError("--no-snippets and --full-text exclude each other") }
+        if let whereFilter {
+            do { _ = try MetadataFilter.parse(whereFilter) } catch { throw ValidationError("--where: \(error)") }
+        }
     }
+
+    /// The `--where` filter (checked in `validate`).
+    var metadataFilter: MetadataFilter? { whereFilter.flatMap { try? MetadataFilter.parse($0) } }
 
     func run() throws {
         let c = try collection.open()
         if let queries { return try runMany(c, file: queries) }
         let request = SearchRequest(query: query, instruct: queryOptions.instruct, examples: try queryOptions.allExamples(),
-                                    task: task, k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, text: hitText)
+                                    task: task, k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, filter: metadataFilter,
+                                    text: hitText)
         let hits = try attempt { try c.search(request) }
         if json {
             struct Output: Encodable { let query: String; let mode: String; let k: Int; let hits: [SearchHit] }
@@ -247,12 +257,13 @@ extension SearchCommand {
             }
         }
         let examples = try queryOptions.allExamples()
+        let where_ = metadataFilter
         var times: [Double] = []
         for (lineNumber, text) in texts {
             let started = Date()
             let hits = try attempt(context: "\(file) line \(lineNumber)") {
                 try c.search(SearchRequest(query: text, instruct: queryOptions.instruct, examples: examples, task: task,
-                                           k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, text: hitText))
+                                           k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, filter: where_, text: hitText))
             }
             times.append(Date().timeIntervalSince(started))
             if json {
@@ -327,6 +338,7 @@ struct InfoCommand: ParsableCommand {
             chunking:   \(info.chunkTokens) tokens, overlap \(info.overlapTokens)
             on disk:    \(info.databaseBytes / 1024) KiB database, \(info.indexBytes / 1024) KiB vector index (\(info.bytesPerChunkOnDisk) bytes per chunk)
             in memory:  \(info.indexMemoryBytes / 1024) KiB vector index (\(info.bytesPerChunkInMemory) bytes per chunk; full vectors are read from the database)
+            fields:     \(info.fields.isEmpty ? "none" : info.fields.map { "\($0.name) (\($0.documents))" }.joined(separator: ", "))
             """)
     }
 }

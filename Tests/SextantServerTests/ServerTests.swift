@@ -252,7 +252,7 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
                 let hits = body["hits"] as? [[String: Any]] ?? []
                 #expect(hits.first?["path"] as? String == "doc:bread")
                 #expect(Set(hits.first?.keys.map { $0 } ?? []) == ["rank", "score", "path", "chunk_id", "byte_start", "byte_end",
-                                                                     "line_start", "line_end", "heading_path", "snippet"])
+                                                                     "line_start", "line_end", "heading_path", "snippet", "metadata"])
                 let expected = try sharedService.collection.search(SearchRequest(query: "how do you bake bread", k: 2, mode: .dense))
                 let decoded = try JSONDecoder().decode([SearchHit].self, from: JSONSerialization.data(withJSONObject: hits))
                 #expect(decoded.map(\.chunkId) == expected.map(\.chunkId))

@@ -70,12 +70,12 @@ private func vectors(_ store: CollectionStore, _ ids: [Int64]) throws -> [Int64:
         let hits = try store.lexicalSearch("stalling wing", limit: 10)
         #expect(hits.count == 2)   // porter stemming: "wings" and "stalling" match
         #expect(try store.chunks(ids: [hits[0].id])[hits[0].id]?.path == "/docs/wing.md")
-        let filtered = try store.lexicalSearch("wing", limit: 10, pathGlob: "/notes/*")
+        let filtered = try store.lexicalSearch("wing", limit: 10, allowed: try store.matchingChunks(.pathGlob("/notes/*")))
         #expect(filtered.count == 1)
         // Hostile query syntax is quoted, never an FTS5 syntax error.
         #expect(try store.lexicalSearch("\" OR NEAR( * ) AND -", limit: 5).isEmpty)
         #expect(try store.lexicalSearch("wing\") OR (\"x", limit: 5).count == 2)
-        #expect(try store.chunkIds(pathGlob: "*.md").count == 1)
+        #expect(try store.matchingChunks(.pathGlob("*.md")).count == 1)
     }
 
     @Test func tasksAndSettingsPersistAcrossReopen() throws {
