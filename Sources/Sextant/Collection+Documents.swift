@@ -148,16 +148,29 @@ extension Collection {
     /// the file; sending a `doc:` document anew replaces them. Built-in fields cannot be set.
     @discardableResult
     public func setFields(path: String, _ fields: [String: JSONValue]) throws -> DocumentInfo {
+        try setFields([(path, fields)])[0]
+    }
+
+    /// `setFields(path:_:)` for many documents in one transaction: all are set, or (on any
+    /// error, such as a path not in the collection) none.
+    @discardableResult
+    public func setFields(_ updates: [(path: String, fields: [String: JSONValue])]) throws -> [DocumentInfo] {
         guard !store.readOnly else {
             throw SextantError(.readOnly, "\(directory.path) is open read-only (\(store.readOnlyReason ?? "")): changes need a writable collection folder with free space")
         }
-        guard !fields.isEmpty else { throw SextantError(.invalidArgument, "no fields given: pass an object such as {\"status\": \"done\"}") }
+        for (path, fields) in updates where fields.isEmpty {
+            throw SextantError(.invalidArgument, "no fields given for \(path): pass an object such as {\"status\": \"done\"}")
+        }
         do {
             return try writeLock.withLock {
-                guard let info = try store.setFields(path: path, fields) else {
+                // Every path must exist before anything is written.
+                for (path, _) in updates where try store.document(path: path) == nil {
                     throw SextantError(.notFound, "no document at \(path) in the collection")
                 }
-                return info
+                return try zip(updates, try store.setFields(updates)).map { update, info in
+                    guard let info else { throw SextantError(.notFound, "no document at \(update.path) in the collection") }
+                    return info
+                }
             }
         } catch {
             throw SextantError.lifted(error)

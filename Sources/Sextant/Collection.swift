@@ -597,8 +597,8 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         var denseScores: [Int64: Double] = [:]
         var denseShort = false
         if let vector {
-            let accept: ((UInt64) -> Bool)? = allowed.map { set in { set.contains(Int64(bitPattern: $0)) } }
-            let found = try index.search(vector, k: depth, filter: accept)
+            let found = try allowed.map { try index.search(vector, k: depth, allowed: IDBitmap(words: $0.words), exact: request.exact) }
+                ?? index.search(vector, k: depth, exact: request.exact)
             // Fewer than the index can give: candidates whose vectors were deleted from the store
             // after this index caught up dropped out of rescoring; the caller runs it again.
             denseShort = found.count < min(depth, allowed?.count ?? index.count)

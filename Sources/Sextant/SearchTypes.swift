@@ -35,10 +35,13 @@ public struct SearchRequest: Sendable {
     public var text: HitText
     /// Whether hits carry their document's fields (default true).
     public var metadata: Bool
+    /// Dense candidates by brute force over every (matching) chunk instead of the HNSW walk:
+    /// slow, for measuring the index's recall.
+    public var exact: Bool
 
     public init(query: String, instruct: String? = nil, examples: [Example] = [], task: String? = nil,
                 k: Int = 10, mode: SearchMode = .hybrid, pathFilter: String? = nil, filter: MetadataFilter? = nil,
-                text: HitText = .snippet, metadata: Bool = true) {
+                text: HitText = .snippet, metadata: Bool = true, exact: Bool = false) {
         self.query = query
         self.instruct = instruct
         self.examples = examples
@@ -49,6 +52,7 @@ public struct SearchRequest: Sendable {
         self.filter = filter
         self.text = text
         self.metadata = metadata
+        self.exact = exact
     }
 }
 

@@ -157,8 +157,16 @@ struct DocumentOutput: Encodable {
 
 struct DocumentListResponse: Encodable {
     let documents: [DocumentOutput]
-    /// Pass as `after` for the next page; nil on the last page.
+    /// Pass as `after` for the next page; null on the last page.
     let next_after: Int64?
+
+    enum CodingKeys: CodingKey { case documents, next_after }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(documents, forKey: .documents)
+        try c.encode(next_after, forKey: .next_after)   // null, not left out
+    }
 }
 
 struct PatchDocumentBody: Decodable {

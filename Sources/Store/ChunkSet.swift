@@ -1,7 +1,8 @@
 /// A set of chunk ids as a bitmap over 0…`limit` (chunk ids are small, dense integers): what a
 /// metadata filter matches. Membership is one load and a mask, so it can run inside a graph walk.
 public struct ChunkSet: Sendable, Equatable {
-    private(set) var words: [UInt64]
+    /// 64 ids per word, id 0 in the lowest bit of the first word.
+    public private(set) var words: [UInt64]
 
     /// An empty set for ids up to `limit`.
     public init(limit: Int64) {

@@ -54,20 +54,30 @@ extension CollectionStore {
     /// one of that name; null removes it. Built-in fields cannot be set. Returns the document,
     /// or nil when there is none at `path`.
     public func setFields(path: String, _ fields: [String: JSONValue]) throws -> DocumentInfo? {
-        for (key, value) in fields {
-            guard !Metadata.builtInFields.contains(key) else {
-                throw StoreError(.invalidArgument, "'\(key)' is a built-in field (\(Metadata.builtInFields.joined(separator: ", "))) and cannot be set")
+        try setFields([(path, fields)])[0]
+    }
+
+    /// `setFields(path:_:)` for many documents in one transaction (all or nothing); nil for
+    /// each path that is not in the collection.
+    public func setFields(_ updates: [(path: String, fields: [String: JSONValue])]) throws -> [DocumentInfo?] {
+        for (_, fields) in updates {
+            for (key, value) in fields {
+                guard !Metadata.builtInFields.contains(key) else {
+                    throw StoreError(.invalidArgument, "'\(key)' is a built-in field (\(Metadata.builtInFields.joined(separator: ", "))) and cannot be set")
+                }
+                try Metadata.validateField(key, value, context: "fields")
             }
-            try Metadata.validateField(key, value, context: "fields")
         }
-        return try write("setting fields of \(path)") { db -> DocumentInfo? in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, fields_set FROM documents WHERE path = ?", arguments: [path]) else { return nil }
-            let id: Int64 = row[0]
-            var set = Metadata.decodeObject(row[1])
-            for (k, v) in fields { set[k] = v }
-            try db.execute(sql: "UPDATE documents SET fields_set = ? WHERE id = ?", arguments: [JSONValue.object(set).serialized, id])
-            try Self.refreshFields(db, documentId: id)
-            return try Self.documentInfo(db, where: "d.id = ?", [id]).first
+        return try write(updates.count == 1 ? "setting fields of \(updates[0].path)" : "setting fields of \(updates.count) documents") { db in
+            try updates.map { path, fields -> DocumentInfo? in
+                guard let row = try Row.fetchOne(db, sql: "SELECT id, fields_set FROM documents WHERE path = ?", arguments: [path]) else { return nil }
+                let id: Int64 = row[0]
+                var set = Metadata.decodeObject(row[1])
+                for (k, v) in fields { set[k] = v }
+                try db.execute(sql: "UPDATE documents SET fields_set = ? WHERE id = ?", arguments: [JSONValue.object(set).serialized, id])
+                try Self.refreshFields(db, documentId: id)
+                return try Self.documentInfo(db, where: "d.id = ?", [id]).first
+            }
         }
     }
 

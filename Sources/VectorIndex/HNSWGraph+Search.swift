@@ -208,4 +208,59 @@ extension HNSWGraph {
                         exclude: Self.none, filter: filter, scratch: &scratch)
         }
     }
+
+    /// The `keep` live slots passing `filter` nearest to `v` by code distance, found by
+    /// scanning every slot (no graph walk): for filters that match few slots, where a walk would
+    /// wander through many that do not match. Results stay in `scratch.results`.
+    func scanCodes(_ v: UnsafePointer<Float>, keep: Int, filter: ((UInt64) -> Bool)?, scratch: inout SearchScratch) {
+        let states = self.states, labels = self.labels
+        scanCodes(v, keep: keep, scratch: &scratch) { emit in
+            for s in 0..<slotCount where states[s] == .live {
+                if let filter, !filter(labels[s]) { continue }
+                emit(UInt32(s))
+            }
+        }
+    }
+
+    /// The `keep` of `slots` (live ones) nearest to `v` by code distance, into `scratch.results`.
+    func scanCodes(_ v: UnsafePointer<Float>, keep: Int, slots: [UInt32], scratch: inout SearchScratch) {
+        scanCodes(v, keep: keep, scratch: &scratch) { emit in
+            for s in slots { emit(s) }
+        }
+    }
+
+    private func scanCodes(_ v: UnsafePointer<Float>, keep: Int, scratch: inout SearchScratch,
+                           slots: (_ emit: (UInt32) -> Void) -> Void) {
+        scratch.results.removeAll()
+        guard keep > 0 else { return }
+        let q = prepareQuery(v, scratch: &scratch)
+        let codes = self.codes, d = dimensions
+        let ids = scratch.neighbours.ids, dots = scratch.neighbours.dots
+        let batch = scratch.neighbours.capacity
+        var bound = Float.infinity
+        var results = scratch.results
+        scratch.query.withUnsafeBufferPointer { qp in
+            let qv = qp.baseAddress!
+            var pending = 0
+            func flush() {
+                guard pending > 0 else { return }
+                sx_dot_f32_i8_many(qv, codes, d, ids, pending, d, dots)
+                for i in 0..<pending {
+                    let dist = estimate(q, dot: dots[i], ids[i])
+                    guard results.count < keep || dist < bound else { continue }
+                    results.push(Scored(distance: dist, slot: ids[i]))
+                    if results.count > keep { results.pop() }
+                    if results.count >= keep { bound = results.top.distance }
+                }
+                pending = 0
+            }
+            slots { s in
+                ids[pending] = s
+                pending += 1
+                if pending == batch { flush() }
+            }
+            flush()
+        }
+        scratch.results = results
+    }
 }

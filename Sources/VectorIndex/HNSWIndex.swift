@@ -22,9 +22,12 @@ public final class HNSWIndex: @unchecked Sendable {   // the graph and vectors a
     private var source: FullVectorSource?
     private var insertsSinceConnectivity = 0
 
-    /// Filters expected to match fewer than this many nodes per unit of ef (times the live
-    /// count) are answered by an exact scan over the matching ids instead of the graph.
+    /// Filters expected to match fewer than this many ids per unit of ef are answered by a scan
+    /// of the matching ids' codes instead of a walk of the graph.
     static let exactScanFactor = 10.0
+    /// Filters matching less than this share of the live ids are answered by a scan of their
+    /// codes too (the scan costs a few nanoseconds per slot; a walk slows as matches thin out).
+    static let codeScanShare = 0.125
 
     /// Creates an empty index. Throws `invalidArgument` on bad dimensions or parameters.
     public init(dimensions: Int, metric: Metric = .cosine, parameters: HNSWParameters = HNSWParameters()) throws {
@@ -203,10 +206,33 @@ public final class HNSWIndex: @unchecked Sendable {   // the graph and vectors a
     /// The `k` nearest live vectors to `query` (fewer when fewer match), nearest first, with
     /// exact distances. `ef` (default `parameters.ef`, raised to k) sizes the candidate list;
     /// `filter` keeps only ids it returns true for; the best `k × oversampling` (default
-    /// `parameters.oversampling`) candidates are rescored with full vectors. Throws on a bad
-    /// query, k < 0, ef < 1 or oversampling < 1.
+    /// `parameters.oversampling`) candidates are rescored with full vectors. A caller that
+    /// knows how many live ids pass the filter says so in `filterMatches` (else it is estimated
+    /// from a sample); few matches are answered by an exact scan over them. `exact` always
+    /// scans (brute force, for checking recall). Throws on a bad query, k < 0, ef < 1 or
+    /// oversampling < 1.
     public func search(_ query: [Float], k: Int, ef: Int? = nil, filter: ((UInt64) -> Bool)? = nil,
-                       oversampling: Int? = nil) throws -> [(id: UInt64, distance: Float)] {
+                       filterMatches: Int? = nil, oversampling: Int? = nil,
+                       exact: Bool = false) throws -> [(id: UInt64, distance: Float)] {
+        try search(query, k: k, ef: ef, filter: filter, filterMatches: filterMatches, candidates: nil, oversampling: oversampling, exact: exact)
+    }
+
+    /// `search` keeping only the ids in `allowed`: membership is a bit test inside the walk,
+    /// and when few ids are allowed only their codes are scanned.
+    public func search(_ query: [Float], k: Int, ef: Int? = nil, allowed: IDBitmap, oversampling: Int? = nil,
+                       exact: Bool = false) throws -> [(id: UInt64, distance: Float)] {
+        try allowed.words.withUnsafeBufferPointer { words in
+            let filter: (UInt64) -> Bool = { id in
+                let w = Int(truncatingIfNeeded: id >> 6)
+                return w < words.count && words[w] & (1 << (id & 63)) != 0
+            }
+            return try search(query, k: k, ef: ef, filter: filter, filterMatches: allowed.count, candidates: allowed,
+                              oversampling: oversampling, exact: exact)
+        }
+    }
+
+    private func search(_ query: [Float], k: Int, ef: Int?, filter: ((UInt64) -> Bool)?, filterMatches: Int?, candidates: IDBitmap?,
+                        oversampling: Int?, exact: Bool) throws -> [(id: UInt64, distance: Float)] {
         guard k >= 0 else { throw VectorIndexError(.invalidArgument, "k must not be negative, got \(k)") }
         if let ef, ef < 1 { throw VectorIndexError(.invalidArgument, "ef must be at least 1, got \(ef)") }
         if let oversampling, oversampling < 1 {
@@ -220,12 +246,28 @@ public final class HNSWIndex: @unchecked Sendable {   // the graph and vectors a
                 let qv = qp.baseAddress!
                 guard let graph else { return pending.exactSearch(qv, k: k, dimensions: dimensions, metric: metric, filter: filter) }
                 guard graph.liveCount > 0 else { return [] }
+                if exact { return try exactScan(graph, qv, k: k, filter: filter) }
                 let efUsed = max(ef ?? parameters.ef, k)
-                if let filter, estimatedMatches(graph, filter) < Self.exactScanFactor * Double(efUsed) {
-                    return try exactScan(graph, qv, k: k, filter: filter)
-                }
                 var scratch = pool.take()
                 defer { pool.give(scratch) }
+                if let filter {
+                    // Few matches: a walk would wander through slots that do not match; scanning
+                    // the matching codes, then rescoring the best, is cheaper and finds them all.
+                    let matches = filterMatches.map(Double.init) ?? estimatedMatches(graph, filter)
+                    if matches < max(Self.exactScanFactor * Double(efUsed), Double(graph.liveCount) * Self.codeScanShare) {
+                        if let candidates {
+                            var slots: [UInt32] = []
+                            slots.reserveCapacity(Int(matches))
+                            candidates.forEach { id in
+                                if let s = slotOf[id], graph.states[Int(s)] == .live { slots.append(s) }
+                            }
+                            graph.scanCodes(qv, keep: rescored, slots: slots, scratch: &scratch)
+                        } else {
+                            graph.scanCodes(qv, keep: rescored, filter: filter, scratch: &scratch)
+                        }
+                        return try rescore(graph, qv, k: k, count: rescored, scratch: &scratch)
+                    }
+                }
                 graph.search(qv, ef: efUsed, filter: filter, scratch: &scratch)
                 if scratch.results.count < k && (filter != nil || scratch.results.count < graph.liveCount) {
                     return try exactScan(graph, qv, k: k, filter: filter)

@@ -169,8 +169,10 @@ final class ScratchPool: @unchecked Sendable {   // `free` is guarded by `lock`;
 final class NeighbourBuffers {
     let ids: UnsafeMutablePointer<UInt32>
     let dots: UnsafeMutablePointer<Float>
+    let capacity: Int
 
     init(capacity: Int) {
+        self.capacity = capacity
         ids = .allocate(capacity: capacity)
         dots = .allocate(capacity: capacity)
     }

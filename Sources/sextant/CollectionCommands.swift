@@ -202,6 +202,9 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "Hits with their whole chunk text instead of a snippet.")
     var fullText = false
 
+    @Flag(help: "Dense candidates by brute force over every (matching) chunk instead of the index: slow, to measure recall.")
+    var exact = false
+
     var hitText: HitText { noSnippets ? .none : fullText ? .full : .snippet }
 
     func validate() throws {
@@ -223,7 +226,7 @@ struct SearchCommand: ParsableCommand {
         if let queries { return try runMany(c, file: queries) }
         let request = SearchRequest(query: query, instruct: queryOptions.instruct, examples: try queryOptions.allExamples(),
                                     task: task, k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, filter: metadataFilter,
-                                    text: hitText)
+                                    text: hitText, exact: exact)
         let hits = try attempt { try c.search(request) }
         if json {
             struct Output: Encodable { let query: String; let mode: String; let k: Int; let hits: [SearchHit] }
@@ -263,7 +266,8 @@ extension SearchCommand {
             let started = Date()
             let hits = try attempt(context: "\(file) line \(lineNumber)") {
                 try c.search(SearchRequest(query: text, instruct: queryOptions.instruct, examples: examples, task: task,
-                                           k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, filter: where_, text: hitText))
+                                           k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, filter: where_, text: hitText,
+                                           exact: exact))
             }
             times.append(Date().timeIntervalSince(started))
             if json {

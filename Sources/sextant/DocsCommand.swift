@@ -58,7 +58,16 @@ struct DocsCommand: ParsableCommand {
             let docs = try attempt { try c.documents(filter: filter, after: after, limit: limit) }
             let next = docs.count == limit ? docs.last?.rowId : nil
             if json {
-                struct Page: Encodable { let documents: [Output]; let next_after: Int64? }
+                struct Page: Encodable {
+                    let documents: [Output]
+                    let next_after: Int64?
+                    enum CodingKeys: CodingKey { case documents, next_after }
+                    func encode(to encoder: Encoder) throws {   // next_after: null on the last page, not left out
+                        var c = encoder.container(keyedBy: CodingKeys.self)
+                        try c.encode(documents, forKey: .documents)
+                        try c.encode(next_after, forKey: .next_after)
+                    }
+                }
                 return try printJSON(Page(documents: docs.map(Output.init), next_after: next))
             }
             if docs.isEmpty { print("no documents") }
@@ -86,21 +95,55 @@ struct DocsCommand: ParsableCommand {
 
     struct Set: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "set", abstract: "Set metadata fields of a document (nothing is embedded again).",
-            discussion: "FIELDS is a JSON object; each field replaces the one of that name and null removes it. Fields set this way stay when the file is indexed again.")
-        @Argument(help: "The document: a file path, file.jsonl#id, or doc:ID.") var document: String
-        @Argument(help: "The fields, e.g. '{\"status\": \"done\", \"tags\": [\"a\", \"b\"]}'.") var fields: String
+            commandName: "set", abstract: "Set metadata fields of documents (nothing is embedded again).",
+            discussion: """
+                FIELDS is a JSON object; each field replaces the one of that name and null removes it. Fields set this \
+                way stay when the file is indexed again. With --file, every line of a JSON lines file is \
+                {"path": DOCUMENT, "metadata": FIELDS}, all set in one transaction.
+                """)
+        @Argument(help: "The document: a file path, file.jsonl#id, or doc:ID.") var document: String?
+        @Argument(help: "The fields, e.g. '{\"status\": \"done\", \"tags\": [\"a\", \"b\"]}'.") var fields: String?
+        @Option(help: "A JSON lines file of {\"path\", \"metadata\"} updates instead of DOCUMENT FIELDS.") var file: String?
         @OptionGroup var collection: CollectionOptions
-        @Flag(help: "Print the document as JSON afterwards.") var json = false
+        @Flag(help: "Print the documents as JSON afterwards.") var json = false
+
+        func validate() throws {
+            if file == nil && (document == nil || fields == nil) { throw ValidationError("give DOCUMENT FIELDS, or --file FILE") }
+            if file != nil && document != nil { throw ValidationError("give DOCUMENT FIELDS or --file FILE, not both") }
+        }
+
+        static func object(_ text: String, _ context: String) throws -> [String: JSONValue] {
+            let value: JSONValue
+            do { value = try JSONValue.parse(text) } catch { throw fail("\(context) is not valid JSON (\(error))") }
+            guard case .object(let object) = value else { throw fail("\(context) must be a JSON object such as {\"status\": \"done\"}") }
+            return object
+        }
 
         func run() throws {
-            let value: JSONValue
-            do { value = try JSONValue.parse(fields) } catch { throw fail("FIELDS is not valid JSON (\(error))") }
-            guard case .object(let object) = value else { throw fail("FIELDS must be a JSON object such as {\"status\": \"done\"}") }
+            var updates: [(path: String, fields: [String: JSONValue])] = []
+            if let file {
+                guard let data = FileManager.default.contents(atPath: file) else { throw fail("\(file): cannot read") }
+                for (i, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+                    let text = String(decoding: line, as: UTF8.self)
+                    if text.allSatisfy(\.isWhitespace) { continue }
+                    let record = try Self.object(text, "\(file) line \(i + 1)")
+                    guard case .string(let path)? = record["path"], !path.isEmpty else {
+                        throw fail("\(file) line \(i + 1): needs a \"path\" string (a file path, file.jsonl#id or doc:ID)")
+                    }
+                    guard case .object(let fields)? = record["metadata"] else {
+                        throw fail("\(file) line \(i + 1): needs a \"metadata\" object of the fields to set")
+                    }
+                    updates.append((DocsCommand.key(path), fields))
+                }
+                guard !updates.isEmpty else { throw fail("\(file): no updates") }
+            } else {
+                updates = [(DocsCommand.key(document!), try Self.object(fields!, "FIELDS"))]
+            }
             let c = try collection.open()
-            let d = try attempt { try c.setFields(path: DocsCommand.key(document), object) }
-            if json { return try printJSON(Output(d)) }
-            print("\(d.path): \(ownFields(d))")
+            let docs = try attempt { try c.setFields(updates) }
+            if json { return file == nil ? try printJSON(Output(docs[0])) : try printJSON(docs.map(Output.init)) }
+            if file != nil { return print("set fields of \(docs.count) document\(docs.count == 1 ? "" : "s")") }
+            print("\(docs[0].path): \(ownFields(docs[0]))")
         }
     }
 }
