@@ -327,6 +327,101 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         }
     }
 
+    @Test func metadataFiltersListingAndUpdates() async throws {
+        let dir = newIndexDirectory()
+        let c = try Collection(directory: dir, defaultModel: defaultModel, warn: { _ in })
+        let app = try makeApp(SextantService(collection: c))
+        @Sendable func q(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
+        try await app.test(.router) { client in
+            let docs: [[String: Any]] = [
+                ["id": "p", "text": "Propellers convert shaft power into thrust.", "metadata": ["team": "aero", "year": 1950, "tags": ["old", "props"]]],
+                ["id": "j", "text": "Jet engines produce thrust by accelerating air through a nozzle.", "metadata": ["team": "aero", "year": 1990, "when": "1990-06-01"]],
+                ["id": "s", "text": "Simmer vegetables in stock and season with salt.", "metadata": ["team": "food"]],
+            ]
+            try await client.execute(uri: "/v1/documents", method: .post, body: json(["documents": docs])) { r in #expect(r.status == .ok) }
+            // A big integer goes in as JSON text, so it is not rounded on the way.
+            let big = ByteBuffer(string: #"{"documents": [{"id": "b", "text": "Bread rises slowly.", "metadata": {"n": 9223372036854775807}}]}"#)
+            try await client.execute(uri: "/v1/documents", method: .post, body: big) { r in #expect(r.status == .ok) }
+
+            try await client.execute(uri: "/v1/search", method: .post,
+                                     body: json(["query": "thrust", "mode": "dense", "where": ["year": ["$gte": 1960]]])) { r in
+                let hits = parse(r)["hits"] as? [[String: Any]] ?? []
+                #expect(hits.map { $0["path"] as? String } == ["doc:j"])
+                #expect((hits.first?["metadata"] as? [String: Any])?["when"] as? String == "1990-06-01")
+            }
+            try await client.execute(uri: "/v1/search", method: .post,
+                                     body: json(["query": "thrust", "where": ["$or": [["tags": ["$contains": "props"]], ["team": "food"]]], "metadata": false])) { r in
+                let hits = parse(r)["hits"] as? [[String: Any]] ?? []
+                #expect(Set(hits.compactMap { $0["path"] as? String }) == ["doc:p", "doc:s"] && hits.allSatisfy { $0["metadata"] == nil })
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "bread", "where": ["n": 9223372036854775807 as Int64]])) { r in
+                #expect(text(r).contains("9223372036854775807") && (parse(r)["hits"] as? [Any])?.count == 1)
+            }
+            // Bad filters: 400 naming the field and operator; nothing else happens.
+            for (bad, says) in [(["year": ["$regex": "x"]] as [String: Any], "field 'year': unknown operator '$regex'"),
+                                (["year": ["$gt": "later"]], "field 'year', operator '$gt'"),
+                                (["$and": "x"], "$and needs a non-empty array")] {
+                try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "thrust", "where": bad])) { r in
+                    #expect(r.status == .badRequest && errorCode(r) == "invalid_request" && text(r).contains(says), "\(text(r))")
+                }
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "thrust", "where": [1]])) { r in
+                #expect(r.status == .badRequest && text(r).contains("must be a JSON object"))
+            }
+
+            // One document, a page, a filtered page.
+            try await client.execute(uri: "/v1/documents/p", method: .get) { r in
+                let m = parse(r)["metadata"] as? [String: Any]
+                #expect(r.status == .ok && parse(r)["id"] as? String == "p" && m?["year"] as? Int == 1950 && m?["path"] as? String == "doc:p")
+            }
+            try await client.execute(uri: "/v1/documents/nope", method: .get) { r in #expect(r.status == .notFound && errorCode(r) == "not_found") }
+            var next: Int64 = 0
+            try await client.execute(uri: "/v1/documents?limit=3", method: .get) { r in
+                #expect((parse(r)["documents"] as? [Any])?.count == 3)
+                next = (parse(r)["next_after"] as? NSNumber)?.int64Value ?? -1
+            }
+            try await client.execute(uri: "/v1/documents?limit=3&after=\(next)", method: .get) { r in
+                #expect((parse(r)["documents"] as? [[String: Any]])?.map { $0["id"] as? String } == ["b"])
+                #expect(parse(r)["next_after"] is NSNull)
+            }
+            try await client.execute(uri: "/v1/documents?where=" + q(#"{"team": "aero"}"#), method: .get) { r in
+                #expect((parse(r)["documents"] as? [[String: Any]])?.map { $0["id"] as? String } == ["p", "j"])
+            }
+            for bad in ["limit=0", "limit=x", "after=-1", "where=" + q("{bad"), "where=" + q(#"{"a": {"$near": 1}}"#), "path="] {
+                try await client.execute(uri: "/v1/documents?" + bad, method: .get) { r in #expect(r.status == .badRequest, "\(bad)") }
+            }
+
+            // Fields set without embedding anything.
+            let embedded = c.embedder.textsEmbedded
+            try await client.execute(uri: "/v1/documents/s", method: .patch, body: json(["metadata": ["status": "done", "team": NSNull()]])) { r in
+                let m = parse(r)["metadata"] as? [String: Any]
+                #expect(r.status == .ok && m?["status"] as? String == "done" && m?["team"] == nil)
+            }
+            #expect(c.embedder.textsEmbedded == embedded)
+            try await client.execute(uri: "/v1/documents?path=doc:s", method: .patch, body: json(["metadata": ["rank": 2]])) { r in
+                #expect(r.status == .ok && (parse(r)["metadata"] as? [String: Any])?["rank"] as? Int == 2)
+            }
+            for (uri, body, status) in [("/v1/documents/s", ["metadata": ["path": "x"]] as [String: Any], HTTPResponse.Status.badRequest),
+                                        ("/v1/documents/s", ["metadata": ["o": ["a": 1]]], .badRequest),
+                                        ("/v1/documents/s", ["metadata": [:] as [String: Any]], .badRequest),
+                                        ("/v1/documents/s", ["metadata": "x"], .badRequest),
+                                        ("/v1/documents/nope", ["metadata": ["a": 1]], .notFound),
+                                        ("/v1/documents", ["metadata": ["a": 1]], .badRequest)] {
+                try await client.execute(uri: uri, method: .patch, body: json(body)) { r in #expect(r.status == status, "\(uri) \(body)") }
+            }
+        }
+        // A restarted server sees the same fields.
+        let restarted = try makeApp(SextantService(collection: try Collection(directory: dir, defaultModel: defaultModel, warn: { _ in })))
+        try await restarted.test(.router) { client in
+            try await client.execute(uri: "/v1/documents/s", method: .get) { r in
+                #expect((parse(r)["metadata"] as? [String: Any])?["status"] as? String == "done")
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "salt", "where": ["status": "done"]])) { r in
+                #expect((parse(r)["hits"] as? [[String: Any]])?.map { $0["path"] as? String } == ["doc:s"])
+            }
+        }
+    }
+
     @Test func documentsAddReplaceDelete() async throws {
         let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, warn: { _ in })
         let service = SextantService(collection: c)
