@@ -32,14 +32,20 @@ let openAPIDocument = #"""
         "task": {"type": "string"}, "k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
         "mode": {"type": "string", "enum": ["dense", "lexical", "hybrid"], "default": "hybrid"},
         "filter": {"type": "string", "description": "a GLOB over document paths"},
+        "where": {"type": "object", "description": "a metadata filter, e.g. {\"year\": {\"$gte\": 2020}} (README: Metadata and filters)"},
+        "metadata": {"type": "boolean", "default": true, "description": "whether hits carry their document's fields"},
         "text": {"type": "string", "enum": ["snippet", "full", "none"], "default": "snippet", "description": "what text each hit carries"}}},
       "SearchHit": {"type": "object", "properties": {
         "rank": {"type": "integer"}, "score": {"type": "number"}, "path": {"type": "string"}, "chunk_id": {"type": "integer"},
         "byte_start": {"type": "integer"}, "byte_end": {"type": "integer"}, "line_start": {"type": "integer"}, "line_end": {"type": "integer"},
         "heading_path": {"type": "string"}, "snippet": {"type": "string", "description": "with text 'snippet'"},
-        "text": {"type": "string", "description": "the chunk text, with text 'full'"}}},
+        "text": {"type": "string", "description": "the chunk text, with text 'full'"},
+        "metadata": {"type": "object", "description": "the document's fields"}}},
+      "Document": {"type": "object", "properties": {"id": {"type": ["string", "null"], "description": "the id of a doc:ID document"}, "path": {"type": "string"}, "title": {"type": "string"}, "chunks": {"type": "integer"}, "metadata": {"type": "object"}}},
+      "DocumentPage": {"type": "object", "properties": {"documents": {"type": "array", "items": {"$ref": "#/components/schemas/Document"}}, "next_after": {"type": ["integer", "null"], "description": "pass as after for the next page; null on the last"}}},
+      "FieldsPatch": {"type": "object", "required": ["metadata"], "properties": {"metadata": {"type": "object", "description": "fields to set; null removes one"}}},
       "SearchResponse": {"type": "object", "properties": {"query": {"type": "string"}, "mode": {"type": "string"}, "k": {"type": "integer"}, "hits": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}}}},
-      "DocumentsRequest": {"type": "object", "required": ["documents"], "properties": {"documents": {"type": "array", "minItems": 1, "maxItems": 256, "items": {"type": "object", "required": ["id", "text"], "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 256}, "text": {"type": "string"}, "metadata": {"type": "object", "description": "kept with the document; a string 'title' becomes its title"}}}}}},
+      "DocumentsRequest": {"type": "object", "required": ["documents"], "properties": {"documents": {"type": "array", "minItems": 1, "maxItems": 256, "items": {"type": "object", "required": ["id", "text"], "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 256}, "text": {"type": "string"}, "metadata": {"type": "object", "description": "the document's fields (scalars and arrays of scalars); a string 'title' becomes its title"}}}}}},
       "DocumentsResponse": {"type": "object", "properties": {"upserted": {"type": "integer"}, "documents": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "path": {"type": "string", "description": "doc:ID, as search hits name it"}, "chunks": {"type": "integer"}, "created": {"type": "boolean"}, "changed": {"type": "boolean"}}}}}}
     },
     "responses": {
@@ -58,9 +64,19 @@ let openAPIDocument = #"""
       "responses": {"200": {"description": "documents by relevance, best first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RerankResponse"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "413": {"$ref": "#/components/responses/TooLarge"}}}},
     "/v1/search": {"post": {"requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchRequest"}}}},
       "responses": {"200": {"description": "hits, as sextant search --json prints them", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResponse"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"description": "unknown task", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
-    "/v1/documents": {"post": {"requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DocumentsRequest"}}}},
+    "/v1/documents": {
+      "get": {"parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}, {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}, {"name": "where", "in": "query", "schema": {"type": "string"}, "description": "a JSON metadata filter"}, {"name": "path", "in": "query", "schema": {"type": "string"}, "description": "one document by path instead of a page"}],
+        "responses": {"200": {"description": "a page of documents (or one, with path)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DocumentPage"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"description": "no document at path", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+      "patch": {"parameters": [{"name": "path", "in": "query", "required": true, "schema": {"type": "string"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FieldsPatch"}}}},
+        "responses": {"200": {"description": "the document with its fields", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"description": "no such document", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+      "post": {"requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DocumentsRequest"}}}},
       "responses": {"200": {"description": "documents added or replaced (path doc:ID)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DocumentsResponse"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "413": {"$ref": "#/components/responses/TooLarge"}}}},
-    "/v1/documents/{id}": {"delete": {"parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+    "/v1/documents/{id}": {
+      "get": {"parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "the document with its fields", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}}}, "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"description": "no such document", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+      "patch": {"parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FieldsPatch"}}}},
+        "responses": {"200": {"description": "the document with its fields (nothing embedded again)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"description": "no such document", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+      "delete": {"parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
       "responses": {"200": {"description": "deleted", "content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}, "deleted": {"type": "boolean"}}}}}}, "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"description": "no such document", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
     "/v1/collections/info": {"get": {"responses": {"200": {"description": "documents, chunks, model, sizes (as sextant info --json)", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": {"$ref": "#/components/responses/Unauthorized"}}}}
   }
