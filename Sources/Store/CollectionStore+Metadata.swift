@@ -148,7 +148,34 @@ extension CollectionStore {
                 return set
             case .or(let parts):
                 var set = ChunkSet(limit: limit)
-                for p in parts { set.formUnion(try eval(p)) }
+                // Equalities on one field (what $in gives) are looked up in one statement per 500.
+                var equalities: [String: [JSONValue]] = [:]
+                for p in parts {
+                    if case .field(let key, .equals(let v)) = p, v != .null { equalities[key, default: []].append(v); continue }
+                    set.formUnion(try eval(p))
+                }
+                for (key, values) in equalities {
+                    for kind in [Metadata.Kind.bool, .number, .string] {
+                        let args: [DatabaseValueConvertible] = values.compactMap { v in
+                            switch (v, kind) {
+                            case (.bool(let b), .bool): return b ? 1 : 0
+                            case (.int(let i), .number): return i
+                            case (.double(let d), .number): return d
+                            case (.string(let s), .string): return s
+                            default: return nil
+                            }
+                        }
+                        var start = 0
+                        while start < args.count {
+                            let part = args[start..<min(args.count, start + 500)]
+                            start += part.count
+                            let sql = "SELECT chunk_lo, chunk_hi FROM document_fields WHERE key = ? AND type = \(kind.rawValue) AND value IN ("
+                                + repeatElement("?", count: part.count).joined(separator: ",") + ")"
+                            let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments([key] + Array(part)))
+                            while let row = try rows.next() { set.insert(row[0], row[1]) }
+                        }
+                    }
+                }
                 return set
             case .not(let inner):
                 var set = try liveChunks()
