@@ -30,7 +30,7 @@ enum FrontMatter {
             return nil
         }
         let body = (1..<close).map(line)
-        let fields: [String: JSONValue]
+        var fields: [String: JSONValue]
         do {
             fields = try parse(body, warn: { warn("\(source): front matter: \($0)") })
         } catch let e as FrontMatterError {
@@ -39,8 +39,9 @@ enum FrontMatter {
         } catch {
             return nil
         }
-        for key in fields.keys where Metadata.builtInFields.contains(key) && key != "title" {
+        for key in fields.keys.sorted() where Metadata.builtInFields.contains(key) && key != "title" {
             warn("\(source): front matter field '\(key)' is built in (\(Metadata.builtInFields.joined(separator: ", "))); its value is ignored")
+            fields[key] = nil
         }
         var blanked = bytes
         for k in 0..<lines[close].end where blanked[k] != 0x0A { blanked[k] = 0x20 }
@@ -94,18 +95,22 @@ enum FrontMatter {
                     warn("field '\(key)' is a nested map, which fields cannot hold; skipped")
                     continue
                 }
-                var values: [JSONValue] = []
-                for item in items {
-                    let v = scalar(stripComment(String(item.dropFirst(1))).trimmingSpaces)
-                    if case .array = v { warn("field '\(key)' holds a nested list; skipped"); values = []; break }
-                    values.append(v)
-                }
+                let values = items.map { scalar(stripComment(String($0.dropFirst(1))).trimmingSpaces) }
                 fields[key] = .array(values)
             } else {
                 guard block.isEmpty else {
                     throw FrontMatterError(line: n - block.count, message: "'\(key)' has a value and also indented lines below it")
                 }
+                if rest.hasPrefix("{") {
+                    warn("field '\(key)' is a map, which fields cannot hold; skipped")
+                    continue
+                }
                 fields[key] = scalar(rest)
+            }
+            // Lists of lists, or names fields cannot have: skipped with a warning.
+            do { try Metadata.validateField(key, fields[key]!, context: "front matter") } catch {
+                warn("\(error); skipped")
+                fields[key] = nil
             }
         }
         return fields
@@ -143,6 +148,7 @@ enum FrontMatter {
 
     /// One YAML scalar or flow list.
     static func scalar(_ s: String) -> JSONValue {
+        if s.hasPrefix("{"), s.hasSuffix("}") { return .object([:]) }   // a flow map: refused by the caller
         if s.hasPrefix("["), s.hasSuffix("]") {
             return .array(splitFlow(String(s.dropFirst().dropLast())).map { scalar($0.trimmingSpaces) })
         }
@@ -167,13 +173,15 @@ enum FrontMatter {
         return .string(s)
     }
 
-    /// The items of a flow list, split at commas outside quotes.
+    /// The items of a flow list, split at commas outside quotes and brackets.
     private static func splitFlow(_ s: String) -> [String] {
-        var items: [String] = [], current = "", quote: Character? = nil
+        var items: [String] = [], current = "", quote: Character? = nil, depth = 0
         for c in s {
             if let q = quote { if c == q { quote = nil }; current.append(c); continue }
             if c == "\"" || c == "'" { quote = c; current.append(c); continue }
-            if c == "," { items.append(current); current = ""; continue }
+            if c == "[" || c == "{" { depth += 1 }
+            if c == "]" || c == "}" { depth -= 1 }
+            if c == ",", depth == 0 { items.append(current); current = ""; continue }
             current.append(c)
         }
         if !current.trimmingSpaces.isEmpty || !items.isEmpty { items.append(current) }

@@ -93,7 +93,7 @@ public enum TextExtractor {
     /// One document per line of a BEIR corpus: `{"_id", "title", "text"}` → title + ". " + text.
     static func beir(_ text: String, path: String, warn: (String) -> Void) throws -> [ExtractedDocument] {
         var docs: [ExtractedDocument] = []
-        var bad = 0
+        var bad = 0, badFields = 0
         for (i, line) in LineInput.lines(of: text).enumerated() where !line.isEmpty {
             guard let record = beirRecord(Data(line.utf8), position: i + 1) else {
                 bad += 1
@@ -106,8 +106,8 @@ public enum TextExtractor {
                     try Metadata.validateField(key, value, context: "metadata")
                     fields[key] = value
                 } catch {
-                    bad += 1
-                    if bad <= 3 { warn("\(path): line \(i + 1): \(error); that field is skipped") }
+                    badFields += 1
+                    if badFields <= 3 { warn("\(path): line \(i + 1): \(error); that field is skipped") }
                 }
             }
             docs.append(ExtractedDocument(key: path + "#" + record.id, title: record.title, text: record.text, markdown: false,

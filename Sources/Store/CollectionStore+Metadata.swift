@@ -27,7 +27,7 @@ extension CollectionStore {
         let lo: Int64 = count > 0 ? range[0] : 0, hi: Int64 = count > 0 ? range[1] : -1
         // A document's chunks are inserted in one transaction, so their ids are consecutive.
         guard count == 0 || hi - lo + 1 == Int64(count) else {
-            throw StoreError(.corrupt, "the chunks of \(doc["path"] as String) do not have consecutive ids; rebuild the collection with sextant reindex")
+            throw StoreError(.corrupt, "the chunks of \(doc["path"] as String) do not have consecutive ids: index the folders into a new collection (--index NEW_FOLDER)")
         }
         let fields = Metadata.effective(source: Metadata.decodeObject(doc["metadata"]), set: Metadata.decodeObject(doc["fields_set"]),
                                         builtIns: Metadata.builtIns(path: doc["path"], size: doc["size"], modifiedAt: doc["modified_at"],
@@ -45,6 +45,10 @@ extension CollectionStore {
 
     /// Refreshes the documents whose fields were never indexed (written before fields existed,
     /// or by an older build).
+    static func hasStaleFields(_ db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM documents WHERE chunk_hi < chunk_lo)") ?? false
+    }
+
     static func refreshStaleFields(_ db: Database) throws {
         let stale = try Int64.fetchAll(db, sql: "SELECT id FROM documents WHERE chunk_hi < chunk_lo")
         for id in stale { try refreshFields(db, documentId: id) }
@@ -143,6 +147,7 @@ extension CollectionStore {
         func eval(_ f: MetadataFilter) throws -> ChunkSet {
             switch f {
             case .and(let parts):
+                guard !parts.isEmpty else { return try liveChunks() }
                 var set = try eval(parts[0])
                 for p in parts.dropFirst() { set.formIntersection(try eval(p)) }
                 return set

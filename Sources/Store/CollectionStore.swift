@@ -160,8 +160,11 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
             }
         } else {
             ensureReserve()
-            // Documents written by an older build that knew no fields: index theirs now.
-            try write("indexing document fields") { db in try Self.refreshStaleFields(db) }
+            // Documents written by an older build that knew no fields: index theirs now (a read
+            // first, so that opening never waits for another process's long write).
+            if try read("checking document fields", { db in try Self.hasStaleFields(db) }) {
+                try write("indexing document fields") { db in try Self.refreshStaleFields(db) }
+            }
         }
     }
 

@@ -47,9 +47,12 @@ public enum Metadata {
         if path.hasPrefix("doc:") {
             fields["id"] = .string(String(path.dropFirst(4)))
         } else {
-            let parts = path.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)
-            if parts.count == 2 { fields["id"] = .string(String(parts[1])) }
-            let file = String(parts[0])
+            // `corpus.jsonl#ID` is a record of a BEIR file; any other `#` is part of the name.
+            var file = path
+            if let hash = path.range(of: ".jsonl#") {
+                file = String(path[..<hash.lowerBound]) + ".jsonl"
+                fields["id"] = .string(String(path[hash.upperBound...]))
+            }
             let name = file.split(separator: "/").last.map(String.init) ?? file
             if let dot = name.lastIndex(of: "."), dot != name.startIndex {
                 fields["ext"] = .string(name[name.index(after: dot)...].lowercased())
@@ -63,8 +66,9 @@ public enum Metadata {
     /// A document's fields: its source's, overlaid by those set later (null there removes a
     /// field), overlaid by the built-in ones.
     static func effective(source: [String: JSONValue], set: [String: JSONValue], builtIns: [String: JSONValue]) -> [String: JSONValue] {
-        var fields = source
-        for (k, v) in set {
+        // Fields stored before they were checked (objects, nested arrays) are left out.
+        var fields = source.filter { (try? validateField($0.key, $0.value)) != nil }
+        for (k, v) in set where (try? validateField(k, v)) != nil {
             if v == .null { fields[k] = nil } else { fields[k] = v }
         }
         for (k, v) in builtIns { fields[k] = v }
@@ -172,17 +176,27 @@ public enum Metadata {
             }
         }
         if i == b.count { return seconds }
+        if b[i] == UInt8(ascii: " ") { i += 1 }   // `2024-05-01 10:00:00 +0200` (YAML, Jekyll)
+        guard i < b.count else { return nil }
         if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") { return i + 1 == b.count ? seconds : nil }
-        guard b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-"), let zh = num(i + 1, 2) else { return nil }
-        var zm: Int64 = 0
-        if i + 3 == b.count {
-        } else if i + 6 == b.count, b[i + 3] == UInt8(ascii: ":"), let m = num(i + 4, 2) {
-            zm = m
-        } else if i + 5 == b.count, let m = num(i + 3, 2) {
-            zm = m
+        guard b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") else { return nil }
+        // ±H, ±HH, ±HHMM or ±HH:MM
+        let zone = b[(i + 1)...].split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+        func digits(_ part: ArraySlice<UInt8>) -> Int64? {
+            guard !part.isEmpty, part.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            return part.reduce(0) { $0 * 10 + Int64($1 - 48) }
+        }
+        var zh: Int64, zm: Int64 = 0
+        if zone.count == 2, zone[0].count <= 2, zone[1].count == 2, let h = digits(zone[0]), let m = digits(zone[1]) {
+            zh = h; zm = m
+        } else if zone.count == 1, zone[0].count <= 2, let h = digits(zone[0]) {
+            zh = h
+        } else if zone.count == 1, zone[0].count == 4, let h = digits(zone[0].prefix(2)), let m = digits(zone[0].suffix(2)) {
+            zh = h; zm = m
         } else {
             return nil
         }
+        guard zh <= 23, zm <= 59 else { return nil }
         let offset = Double(zh * 3600 + zm * 60)
         return b[i] == UInt8(ascii: "+") ? seconds - offset : seconds + offset
     }

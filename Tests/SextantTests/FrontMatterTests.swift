@@ -64,10 +64,14 @@ import Store
         #expect(warnings.count == 3 && warnings.allSatisfy { $0.hasPrefix("t.md: front matter") })
         // Skipped fields warn but keep the rest.
         let r = fields("---\nmap:\n  a: 1\n  b: 2\nkeep: yes\n$op: 1\npath: /x\n---\nx")
-        #expect(r?.fields == ["keep": .string("yes"), "path": .string("/x")])
+        #expect(r?.fields == ["keep": .string("yes")])   // path is built in: dropped
         #expect(r?.warnings.contains { $0.contains("'map' is a nested map") } == true)
         #expect(r?.warnings.contains { $0.contains("'$op'") } == true)
         #expect(r?.warnings.contains { $0.contains("'path' is built in") } == true)
+        // Lists of lists and maps are skipped, not mangled; `id` is reserved.
+        let nested = fields("---\na:\n  - [x, y]\nb: [[x, y], z]\nc: {k: 1}\nd: [1, {k: 1}]\nid: 5\ne: [x, y]\n---\nbody")
+        #expect(nested?.fields == ["e": .array([.string("x"), .string("y")])])
+        #expect(nested?.warnings.count == 5)
         // Windows line ends and an empty block.
         #expect(fields("---\r\ntitle: T\r\n---\r\nx")?.fields == ["title": .string("T")])
         #expect(fields("---\n---\nx")?.fields == [:])

@@ -39,7 +39,10 @@ import Testing
         #expect(Metadata.parseISODate("2024-02-29T14:30:15+02:00") == 1_709_209_815.0)
         #expect(Metadata.parseISODate("2024-02-29T10:30:15-0200") == 1_709_209_815.0)
         #expect(Metadata.parseISODate("1969-12-31T23:59:59Z") == -1)
-        for bad in ["2023-02-29", "2024-13-01", "2024-1-01", "20240101", "2024-01-01T25:00", "2024-01-01Tnoon", "yesterday", "2024-01-01Z1"] {
+        #expect(Metadata.parseISODate("2024-02-29 14:30:15 +0200") == 1_709_209_815.0)   // Jekyll's form
+        #expect(Metadata.parseISODate("2001-12-14 21:59:43.10 -5") == 1_008_385_183.1)   // the YAML spec's
+        for bad in ["2023-02-29", "2024-13-01", "2024-1-01", "20240101", "2024-01-01T25:00", "2024-01-01Tnoon", "yesterday", "2024-01-01Z1",
+                    "2024-01-01T10:00+99:99", "2024-01-01T10:00+0260", "2024-01-01T10:00 ", "2024-01-01T10:00+"] {
             #expect(Metadata.parseISODate(bad) == nil, "\(bad)")
         }
         for t in [0.0, 1_709_209_815, -1, 951_782_400, 4_102_444_800] {
@@ -154,6 +157,29 @@ import Testing
         #expect(try matches(store, #"{"lang": "en", "draft": {"$ne": true}, "year": {"$not": {"$gt": 2020}}}"#) == ["/n/c.txt"])
         #expect(try matches(store, #"{"nosuch": 1}"#) == [])
         #expect(try matches(store, #"{"nosuch": {"$ne": 1}}"#).count == 6)
+    }
+
+    @Test func builtInFieldsOfPaths() {
+        let md = Metadata.builtIns(path: "/notes/C#/tips.md", size: 1, modifiedAt: 0, title: "")
+        #expect(md["ext"] == .string("md") && md["id"] == nil && md["path"] == .string("/notes/C#/tips.md"))
+        let record = Metadata.builtIns(path: "/c/corpus.jsonl#7", size: 1, modifiedAt: 0, title: "T")
+        #expect(record["ext"] == .string("jsonl") && record["id"] == .string("7") && record["title"] == .string("T"))
+        #expect(Metadata.builtIns(path: "doc:a#b", size: 1, modifiedAt: 0, title: "")["id"] == .string("a#b"))
+        #expect(Metadata.builtIns(path: "/x/Makefile", size: 1, modifiedAt: 0, title: "")["ext"] == .string(""))
+        #expect(Metadata.builtIns(path: "/x/.bashrc", size: 1, modifiedAt: 0, title: "")["ext"] == .string(""))
+    }
+
+    @Test func emptyCombinationsAndUncheckedOldFields() throws {
+        let (store, _) = try makeStore()
+        #expect(try store.matchingChunks(.and([])).count == 12)
+        #expect(try store.matchingChunks(.or([])).count == 0)
+        // A field stored before fields were checked (an object) is left out, not half indexed.
+        try store.write("an old build's metadata") { db in
+            try db.execute(sql: #"UPDATE documents SET metadata = '{"o":{"a":1},"k":1}', chunk_hi = -1, chunk_lo = 0 WHERE path = 'doc:e'"#)
+        }
+        let reopened = try CollectionStore(url: store.url)
+        let fields = try #require(try reopened.documentInfo(path: "doc:e")?.fields)
+        #expect(fields["o"] == nil && fields["k"] == .int(1))
     }
 
     @Test func integersNearTwoToTheSixtyThreeKeepTheirValue() throws {

@@ -38,9 +38,10 @@ final class FilterTests: XCTestCase {
         XCTAssertTrue(got.allSatisfy { $0.id % 4 == 1 })
     }
 
-    /// The bitmap form gives the same answers as the closure form, through the walk (many
-    /// allowed ids) and the code scan (few); removed ids in the bitmap are never returned.
-    func testBitmapFilterMatchesClosureFilterAndExactSearch() throws {
+    /// A bitmap filter finds nearly all of the exact filtered top k through the walk (many
+    /// allowed ids) and the code scan (few), `exact` finds all of them, and removed ids in the
+    /// bitmap are never returned.
+    func testBitmapFilterAgreesWithExactSearch() throws {
         let all = TestData.clustered(count: 4040, dimensions: 24, clusters: 8, seed: 53)
         let base = Array(all[..<4000]), queries = Array(all[4000...])
         let index = try TestData.build(base, metric: .cosine, parameters: HNSWParameters(trainingSize: 500))
