@@ -14,7 +14,12 @@ public enum CPUPaths {
 
     /// The f32 matrix products: OpenBLAS and the kernel set it chose for this CPU.
     public static var f32GEMM: String {
-        "OpenBLAS, \(String(cString: openblas_get_corename())) kernels"
+        switch sx_f32_path() {
+        case SX_F32_PATH_AVX512: return "AVX-512 (weights packed at load)"
+        case SX_F32_PATH_AVX2: return "AVX2 + FMA (weights packed at load)"
+        case SX_F32_PATH_PORTABLE: return "portable (weights packed at load)"
+        default: return "OpenBLAS, \(String(cString: openblas_get_corename())) kernels"
+        }
     }
 
     /// The bf16 matrix products (`--precision bf16`).

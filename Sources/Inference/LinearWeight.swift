@@ -3,7 +3,8 @@ import Dispatch
 
 /// Numeric precision of the large matrix products.
 public enum Precision: String, Sendable, CaseIterable {
-    /// f32 weights and activations (OpenBLAS sgemm): the reference results.
+    /// f32 weights and activations: the reference results (our AVX-512 or AVX2 kernels on
+    /// weights packed at load, else OpenBLAS sgemm).
     case f32
     /// bf16 weights and activations with f32 accumulation (AVX-512 BF16): about twice the
     /// throughput, vectors within cosine ~0.999 of f32. Falls back to f32 without the hardware.
@@ -14,27 +15,40 @@ public enum Precision: String, Sendable, CaseIterable {
     public static var bf16Supported: Bool { sx_bf16_path() >= SX_BF16_PATH_AVX2 }
 }
 
-/// The weight matrix W [n × k] of a linear layer (y = x · Wᵀ), kept as f32 or packed as bf16.
+/// The weight matrix W [n × k] of a linear layer (y = x · Wᵀ): packed as bf16, packed as f32
+/// for our f32 kernels, or kept as it is for OpenBLAS.
 public final class LinearWeight: @unchecked Sendable {   // `packed` is written in init and only read after
     public let n: Int
     public let k: Int
-    /// The f32 weights; released once packed as bf16.
+    /// The f32 weights for OpenBLAS; released once packed.
     private let f32: FloatTensor?
     private let packed: UnsafeMutableRawPointer?
+    /// Whether `packed` holds bf16 (else f32) panels.
+    private let bf16: Bool
     /// Bytes of one packed panel of 32 output columns.
     private let panelBytes: Int
 
     public init(_ weight: FloatTensor, precision: Precision) {
         n = weight.shape[0]
         k = weight.shape[1]
-        panelBytes = (k + 1) / 2 * 128
         if precision == .bf16 && Precision.bf16Supported {
             let p = UnsafeMutableRawPointer.allocate(byteCount: sx_bf16_packed_size(n, k), alignment: 64)
             sx_bf16_pack_weights(weight.pointer, n, k, p)
             packed = p
+            bf16 = true
+            panelBytes = (k + 1) / 2 * 128
+            f32 = nil
+        } else if sx_f32_path() != SX_F32_PATH_BLAS {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: sx_f32_packed_size(n, k), alignment: 64)
+            sx_f32_pack_weights(weight.pointer, n, k, p.assumingMemoryBound(to: Float.self))
+            packed = p
+            bf16 = false
+            panelBytes = k * 128
             f32 = nil
         } else {
             packed = nil
+            bf16 = false
+            panelBytes = 0
             f32 = weight
         }
     }
@@ -64,8 +78,9 @@ public final class LinearWeight: @unchecked Sendable {   // `packed` is written 
         }
         let panels = (n + 31) / 32
         let parts = min(threads, panels)
+        let gemm = bf16 ? sx_gemm_bf16 : sx_gemm_f32
         if parts <= 1 {
-            sx_gemm_bf16(m, n, k, x, ldx, packed, y, ldy, accumulate ? 1 : 0)
+            gemm(m, n, k, x, ldx, packed, y, ldy, accumulate ? 1 : 0)
             return
         }
         let perPart = (panels + parts - 1) / parts
@@ -73,7 +88,7 @@ public final class LinearWeight: @unchecked Sendable {   // `packed` is written 
             let p0 = p * perPart, p1 = min(panels, p0 + perPart)
             guard p0 < p1 else { return }
             let c0 = p0 * 32, c1 = min(n, p1 * 32)
-            sx_gemm_bf16(m, c1 - c0, k, x, ldx, packed + p0 * panelBytes, y + c0, ldy, accumulate ? 1 : 0)
+            gemm(m, c1 - c0, k, x, ldx, packed + p0 * panelBytes, y + c0, ldy, accumulate ? 1 : 0)
         }
     }
 }

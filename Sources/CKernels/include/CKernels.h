@@ -114,4 +114,31 @@ int sx_gemm_bf16_avx2(size_t m, size_t n, size_t k, const float *x, size_t ldx, 
 void sx_gemm_bf16_portable(size_t m, size_t n, size_t k, const float *x, size_t ldx,
                            const void *packed_w, float *y, size_t ldy, int accumulate);
 
+
+// f32 GEMM (gemm_f32.c): y (+)= x · Wᵀ with W packed once; bit-identical on every path.
+
+#define SX_F32_PATH_BLAS 0
+#define SX_F32_PATH_PORTABLE 1
+#define SX_F32_PATH_AVX2 2
+#define SX_F32_PATH_AVX512 3
+/// The path f32 products take on this machine: SX_F32_PATH_AVX512 (AVX512F) or _BLAS (OpenBLAS
+/// sgemm, on AVX2-only and other CPUs). $SEXTANT_F32_PATH=avx2 (our AVX2 + FMA kernel), =portable
+/// and =blas force those.
+int sx_f32_path(void);
+
+/// Bytes needed for sx_f32_pack_weights of an n × k weight matrix.
+size_t sx_f32_packed_size(size_t n, size_t k);
+
+/// Packs W [n × k] (row-major f32, out_features × in_features) into panels of 32 output columns.
+void sx_f32_pack_weights(const float *w, size_t n, size_t k, float *packed);
+
+/// y[m × n] = x[m × k] · Wᵀ (accumulate = 0) or y += x · Wᵀ (accumulate = 1), on the packed
+/// weights. Each output's sum depends on k and the values only (not on m, the row's place or the
+/// path). Single-threaded, no heap. Any m, n, k, ldx ≥ k, ldy ≥ n.
+void sx_gemm_f32(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
+                 float *y, size_t ldy, int accumulate);
+
+/// sx_gemm_f32 on a given path (for tests); a path the CPU lacks falls back to the next lower.
+void sx_gemm_f32_path(int path, size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
+                      float *y, size_t ldy, int accumulate);
 #endif
