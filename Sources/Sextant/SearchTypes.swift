@@ -107,11 +107,14 @@ public func snippet(of text: String, query: String, maxLength: Int = 240) -> Str
 /// no per-word strings except for non-ASCII words.
 public struct SnippetCutter: Sendable {
     private let terms: Set<[UInt8]>
-    private let termLengths: Set<Int>
+    /// The terms by their length in bytes (a query has few: comparing beats hashing every word).
+    private let termsByLength: [[[UInt8]]]
 
     public init(query: String) {
         terms = Set(query.lowercased().split { !($0.isLetter || $0.isNumber) }.filter { $0.count > 2 }.map { Array($0.utf8) })
-        termLengths = Set(terms.map(\.count))
+        var byLength = [[[UInt8]]](repeating: [], count: (terms.map(\.count).max() ?? 0) + 1)
+        for t in terms { byLength[t.count].append(t) }
+        termsByLength = byLength
     }
 
     /// See `snippet(of:query:maxLength:)`.
@@ -123,10 +126,9 @@ public struct SnippetCutter: Sendable {
     private func cut(_ bytes: UnsafeBufferPointer<UInt8>, maxLength: Int) -> String {
         // Words: byte ranges between ASCII whitespace, their lengths in characters, and whether they
         // are query terms.
-        var starts: [Int] = [], ends: [Int] = [], lengths: [Int] = [], hits: [Int] = []
-        let expected = bytes.count / 5 + 1
-        starts.reserveCapacity(expected); ends.reserveCapacity(expected); lengths.reserveCapacity(expected); hits.reserveCapacity(expected)
-        var lowered: [UInt8] = []
+        struct Word { var start: Int32, end: Int32, length: Int32, hit: Int32 }
+        var words: [Word] = []
+        words.reserveCapacity(bytes.count / 5 + 1)
         var i = 0
         let n = bytes.count
         @inline(__always) func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
@@ -143,7 +145,6 @@ public struct SnippetCutter: Sendable {
                 if bytes[i] >= 0x80 { ascii = false }
                 i += 1
             }
-            starts.append(start); ends.append(i); lengths.append(characters)
             var hit = 0
             if !terms.isEmpty {
                 var a = start, b = i
@@ -151,10 +152,19 @@ public struct SnippetCutter: Sendable {
                 while b > a, isASCIIPunctuation(bytes[b - 1]) { b -= 1 }
                 if b - a > 2 {
                     if ascii {
-                        guard termLengths.contains(b - a) else { hits.append(0); continue }
-                        lowered.removeAll(keepingCapacity: true)
-                        for j in a..<b { let c = bytes[j]; lowered.append(c >= 0x41 && c <= 0x5A ? c + 32 : c) }
-                        if terms.contains(lowered) { hit = 1 }
+                        let length = b - a
+                        guard length < termsByLength.count else {
+                            words.append(Word(start: Int32(start), end: Int32(i), length: Int32(characters), hit: 0))
+                            continue
+                        }
+                        for term in termsByLength[length] {
+                            var same = true
+                            for j in 0..<length {
+                                let c = bytes[a + j]
+                                if (c >= 0x41 && c <= 0x5A ? c + 32 : c) != term[j] { same = false; break }
+                            }
+                            if same { hit = 1; break }
+                        }
                     } else {
                         let word = String(decoding: bytes[a..<b], as: UTF8.self).lowercased()
                             .trimmingCharacters(in: .punctuationCharacters)
@@ -162,27 +172,27 @@ public struct SnippetCutter: Sendable {
                     }
                 }
             }
-            hits.append(hit)
+            words.append(Word(start: Int32(start), end: Int32(i), length: Int32(characters), hit: Int32(hit)))
         }
-        let count = starts.count
+        let count = words.count
         func join(_ range: Range<Int>) -> String {
             var out: [UInt8] = []
-            out.reserveCapacity(range.count > 0 ? ends[range.upperBound - 1] - starts[range.lowerBound] : 0)
+            out.reserveCapacity(range.count > 0 ? Int(words[range.upperBound - 1].end - words[range.lowerBound].start) : 0)
             for w in range {
                 if w > range.lowerBound { out.append(0x20) }
-                out.append(contentsOf: bytes[starts[w]..<ends[w]])
+                out.append(contentsOf: bytes[Int(words[w].start)..<Int(words[w].end)])
             }
             return String(decoding: out, as: UTF8.self)
         }
-        let total = lengths.reduce(0, +) + max(0, count - 1)
+        let total = words.reduce(0) { $0 + Int($1.length) } + max(0, count - 1)
         guard total > maxLength else { return join(0..<count) }
         // The best window: slide its start by a quarter of its width, as far as words fit.
         var best = 0, bestScore = -1, start = 0
         while start < count {
             var length = 0, score = 0, end = start
-            while end < count, length + lengths[end] + 1 <= maxLength {
-                score += hits[end]
-                length += lengths[end] + 1
+            while end < count, length + Int(words[end].length) + 1 <= maxLength {
+                score += Int(words[end].hit)
+                length += Int(words[end].length) + 1
                 end += 1
             }
             if score > bestScore { bestScore = score; best = start }
@@ -190,12 +200,12 @@ public struct SnippetCutter: Sendable {
             start += max(1, (end - start) / 4)
         }
         var end = best, length = 0
-        while end < count, length + lengths[end] + 1 <= maxLength {
-            length += lengths[end] + 1
+        while end < count, length + Int(words[end].length) + 1 <= maxLength {
+            length += Int(words[end].length) + 1
             end += 1
         }
         if end == best {   // one word longer than the window: its first characters
-            return (best > 0 ? "… " : "") + String(String(decoding: bytes[starts[best]..<ends[best]], as: UTF8.self).prefix(maxLength)) + " …"
+            return (best > 0 ? "… " : "") + String(String(decoding: bytes[Int(words[best].start)..<Int(words[best].end)], as: UTF8.self).prefix(maxLength)) + " …"
         }
         return (best > 0 ? "… " : "") + join(best..<end) + (end < count ? " …" : "")
     }
