@@ -629,7 +629,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
             guard let r = records[item.id] else { return nil }
             var fields: [String: JSONValue]? = nil
             if request.metadata {
-                fields = fieldsByDocument[r.documentId] ?? Metadata.decodeObject(r.fieldsJSON)
+                fields = fieldsByDocument[r.documentId] ?? r.fields
                 fieldsByDocument[r.documentId] = fields
             }
             return SearchHit(rank: i + 1, score: item.score, path: r.path, chunkId: r.id,

@@ -29,16 +29,17 @@ extension CollectionStore {
         guard count == 0 || hi - lo + 1 == Int64(count) else {
             throw StoreError(.corrupt, "the chunks of \(doc["path"] as String) do not have consecutive ids: index the folders into a new collection (--index NEW_FOLDER)")
         }
+        let builtIns = Metadata.builtIns(path: doc["path"], size: doc["size"], modifiedAt: doc["modified_at"], title: doc["title"])
         let fields = Metadata.effective(source: Metadata.decodeObject(doc["metadata"]), set: Metadata.decodeObject(doc["fields_set"]),
-                                        builtIns: Metadata.builtIns(path: doc["path"], size: doc["size"], modifiedAt: doc["modified_at"],
-                                                                    title: doc["title"]))
+                                        builtIns: builtIns)
+        // Stored: the document's own fields (the built-in ones are added when read).
         try db.execute(sql: "UPDATE documents SET fields_json = ?, chunk_lo = ?, chunk_hi = ? WHERE id = ?",
-                       arguments: [JSONValue.object(fields).serialized, lo, hi, documentId])
+                       arguments: [JSONValue.object(fields.filter { builtIns[$0.key] == nil }).serialized, lo, hi, documentId])
         try db.execute(sql: "DELETE FROM document_fields WHERE document_id = ?", arguments: [documentId])
         let insert = try db.cachedStatement(sql: """
             INSERT INTO document_fields(document_id, key, type, value, in_array, chunk_lo, chunk_hi) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
-        for row in Metadata.rows(fields) {
+        for row in Metadata.rows(fields.filter { !Metadata.columnFields.contains($0.key) }) {
             try insert.execute(arguments: [documentId, row.key, row.kind.rawValue, row.value.databaseValue, row.inArray ? 1 : 0, lo, hi])
         }
     }
@@ -111,18 +112,28 @@ extension CollectionStore {
 
     private static func documentInfo(_ db: Database, where clause: String, _ args: [DatabaseValueConvertible]) throws -> [DocumentInfo] {
         try Row.fetchAll(db, sql: """
-            SELECT d.id, d.path, d.title, d.chunk_hi - d.chunk_lo + 1, d.fields_json, d.fields_set FROM documents d WHERE \(clause)
+            SELECT d.id, d.path, d.title, d.chunk_hi - d.chunk_lo + 1, d.fields_json, d.fields_set, d.size, d.modified_at
+            FROM documents d WHERE \(clause)
             """, arguments: StatementArguments(args)).map { row in
             DocumentInfo(rowId: row[0], path: row[1], title: row[2], chunks: row[3],
-                         fields: Metadata.decodeObject(row[4]), setFields: Metadata.decodeObject(row[5]))
+                         fields: Metadata.documentFields(json: row[4], path: row[1], size: row[6], modifiedAt: row[7], title: row[2]),
+                         setFields: Metadata.decodeObject(row[5]))
         }
     }
 
     /// Each field name with the number of documents that have it, by name.
     public func fieldCounts() throws -> [(name: String, documents: Int)] {
         try read("counting fields") { db in
-            try Row.fetchAll(db, sql: "SELECT key, COUNT(DISTINCT document_id) FROM document_fields GROUP BY key ORDER BY key")
-                .map { (name: $0[0], documents: $0[1]) }
+            var counts = try Row.fetchAll(db, sql: "SELECT key, COUNT(DISTINCT document_id) FROM document_fields GROUP BY key")
+                .map { (name: $0[0] as String, documents: $0[1] as Int) }
+                .filter { !Metadata.columnFields.contains($0.name) }
+            let documents = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM documents") ?? 0
+            if documents > 0 {
+                counts += [("path", documents), ("size", documents)]
+                let titled = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM documents WHERE title != ''") ?? 0
+                if titled > 0 { counts.append(("title", titled)) }
+            }
+            return counts.sorted { $0.name < $1.name }
         }
     }
 
@@ -156,7 +167,10 @@ extension CollectionStore {
                 // Equalities on one field (what $in gives) are looked up in one statement per 500.
                 var equalities: [String: [JSONValue]] = [:]
                 for p in parts {
-                    if case .field(let key, .equals(let v)) = p, v != .null { equalities[key, default: []].append(v); continue }
+                    if case .field(let key, .equals(let v)) = p, v != .null, !Metadata.columnFields.contains(key) {
+                        equalities[key, default: []].append(v)
+                        continue
+                    }
                     set.formUnion(try eval(p))
                 }
                 for (key, values) in equalities {
@@ -188,7 +202,7 @@ extension CollectionStore {
                 return set
             case .field(let key, let condition):
                 var set = ChunkSet(limit: limit)
-                let (sql, args) = leafQuery(key, condition)
+                let (sql, args) = Metadata.columnFields.contains(key) ? columnQuery(key, condition) : leafQuery(key, condition)
                 guard let sql else { return set }
                 let rows = try Row.fetchCursor(try db.cachedStatement(sql: sql), arguments: StatementArguments(args))
                 while let row = try rows.next() { set.insert(row[0], row[1]) }
@@ -196,6 +210,37 @@ extension CollectionStore {
             }
         }
         return try eval(filter)
+    }
+
+    /// The SQL for a condition on a built-in field kept in a column of `documents`: `path` and
+    /// `title` (strings; an empty title is no title) and `size` (an integer). Nil: it can match
+    /// nothing (e.g. a range on a string, or a number compared with a path).
+    private static func columnQuery(_ key: String, _ condition: MetadataFilter.Condition) -> (String?, [DatabaseValueConvertible?]) {
+        let select = "SELECT chunk_lo, chunk_hi FROM documents WHERE "
+        let isString = key != "size"
+        let present = key == "title" ? "title != ''" : "1"
+        switch condition {
+        case .exists: return (select + present, [])
+        case .equals(let v), .contains(let v):
+            if case .contains = condition { return (nil, []) }   // never an array
+            switch (v, isString) {
+            case (.string(let s), true): return s.isEmpty && key == "title" ? (nil, []) : (select + "\(key) = ?", [s])
+            case (.int(let i), false): return (select + "size = ?", [i])
+            case (.double(let d), false): return (select + "size = ?", [d])
+            default: return (nil, [])
+            }
+        case .glob(let pattern):
+            return isString ? (select + "\(key) GLOB ? AND \(present)", [pattern]) : (nil, [])
+        case .greater(let bound, let orEqual), .less(let bound, let orEqual):
+            guard !isString, case .number(let v) = bound else { return (nil, []) }
+            var op = ""
+            if case .greater = condition { op = orEqual ? ">=" : ">" } else { op = orEqual ? "<=" : "<" }
+            switch v {
+            case .int(let i): return (select + "size \(op) ?", [i])
+            case .double(let d): return (select + "size \(op) ?", [d])
+            default: return (nil, [])
+            }
+        }
     }
 
     /// The SQL that finds the chunk ranges of one condition (nil: it can match nothing).

@@ -67,8 +67,16 @@ public struct ChunkRecord: Sendable {
     public var byteRange: Range<Int>
     public var lineRange: ClosedRange<Int>
     public var headingPath: String
-    /// The document's fields (a JSON object).
+    /// The document's own fields (a JSON object, without the built-in ones).
     public var fieldsJSON: String = "{}"
+    public var size: Int64 = 0
+    public var modifiedAt: Double = 0
+    public var title: String = ""
+
+    /// The document's fields, built-in ones included.
+    public var fields: [String: JSONValue] {
+        Metadata.documentFields(json: fieldsJSON, path: path, size: size, modifiedAt: modifiedAt, title: title)
+    }
 }
 
 /// A saved task: an instruction and examples, by name.
@@ -169,12 +177,21 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     }
 
     private static func openWritable(_ url: URL, _ config: Configuration) throws -> DatabasePool {
-        let p = try DatabasePool(path: url.path, configuration: config)
-        // A new database gives the pages of deleted rows back (see `reclaimSpace`); the
-        // mode must be chosen before the first table exists.
-        try p.writeWithoutTransaction { db in
-            if try !db.tableExists("manifest") { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+        if !FileManager.default.fileExists(atPath: url.path) {
+            // A new database: 16 KiB pages (a chunk row, its text and full vector, is 1.5-5 KB;
+            // 4 KiB pages left a third of the file empty) and incremental auto-vacuum (deleted
+            // rows give their pages back, see `reclaimSpace`). Both must be chosen before the
+            // first table exists and before the write-ahead log is on, so the schema is made
+            // here with a rollback journal; the pool then switches to WAL.
+            let q = try DatabaseQueue(path: url.path, configuration: config)
+            try q.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA page_size = 16384")
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+            }
+            try Self.migrator.migrate(q)
+            try q.close()
         }
+        let p = try DatabasePool(path: url.path, configuration: config)
         try Self.migrator.migrate(p)
         return p
     }
@@ -564,13 +581,13 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
             var result: [Int64: ChunkRecord] = [:]
             let sql = """
                 SELECT c.id, c.document_id, d.path, c.ordinal, c.text, c.byte_start, c.byte_end, c.line_start, c.line_end, c.heading_path,
-                       d.fields_json
+                       d.fields_json, d.size, d.modified_at, d.title
                 FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
                 """
             for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids)) {
                 let r = ChunkRecord(id: row[0], documentId: row[1], path: row[2], ordinal: row[3], text: row[4],
                                     byteRange: (row[5] as Int)..<(row[6] as Int), lineRange: (row[7] as Int)...(row[8] as Int),
-                                    headingPath: row[9], fieldsJSON: row[10])
+                                    headingPath: row[9], fieldsJSON: row[10], size: row[11], modifiedAt: row[12], title: row[13])
                 result[r.id] = r
             }
             return result

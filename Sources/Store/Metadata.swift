@@ -75,6 +75,18 @@ public enum Metadata {
         return fields
     }
 
+    /// Built-in fields read from the documents table itself rather than from `document_fields`
+    /// rows (they would repeat long strings there): filters on them query that table.
+    static let columnFields: Set<String> = ["path", "title", "size"]
+
+    /// A document's fields as stored (`fields_json`: its own and those set later) with the
+    /// built-in ones added.
+    public static func documentFields(json: String, path: String, size: Int64, modifiedAt: Double, title: String) -> [String: JSONValue] {
+        var fields = decodeObject(json)
+        for (k, v) in builtIns(path: path, size: size, modifiedAt: modifiedAt, title: title) { fields[k] = v }
+        return fields
+    }
+
     /// A stored metadata object (lenient: anything but an object reads as no fields).
     public static func decodeObject(_ json: String) -> [String: JSONValue] {
         if case .object(let o)? = try? JSONValue.parse(json) { return o }

@@ -254,10 +254,12 @@ import Testing
         let (store, _) = try makeStore()
         let docs = try store.listDocuments(limit: 1000)
         var rng = SplitMix(seed: 7)
-        let fields = ["lang", "year", "tags", "draft", "score", "date", "note", "big", "nosuch"]
+        let fields = ["lang", "year", "tags", "draft", "score", "date", "note", "big", "nosuch", "path", "title", "size", "ext", "mtime", "id"]
         let values: [JSONValue] = [.string("en"), .string("de"), .string("x"), .string("y"), .int(2023), .int(2021), .double(2), .double(0.5),
-                                   .bool(true), .bool(false), .null, .int(-1)]
-        let bounds: [JSONValue] = [.int(2020), .double(2021.5), .int(0), .string("2024-02-01"), .int(9223372036854775806)]
+                                   .bool(true), .bool(false), .null, .int(-1), .string("T2"), .string("/n/b.md"), .int(300), .double(200),
+                                   .string("md"), .string("7"), .string("")]
+        let bounds: [JSONValue] = [.int(2020), .double(2021.5), .int(0), .string("2024-02-01"), .int(9223372036854775806), .int(250),
+                                   .string("2023-11-16")]
         func leaf() -> JSONValue {
             let f = fields[rng.next(fields.count)]
             switch rng.next(8) {
@@ -268,7 +270,7 @@ import Testing
             case 4: return .object([f: .object([["$gt", "$gte", "$lt", "$lte"][rng.next(4)]: bounds[rng.next(bounds.count)]])])
             case 5: return .object([f: .object(["$exists": .bool(rng.next(2) == 0)])])
             case 6: return .object([f: .object(["$contains": values[rng.next(values.count)]])])
-            default: return .object(["path": .object(["$glob": .string(["/n/*", "*.txt", "doc:*", "*#*"][rng.next(4)])])])
+            default: return .object([["path", "title", "ext", "lang"][rng.next(4)]: .object(["$glob": .string(["/n/*", "*.txt", "doc:*", "*#*", "T*", "e?"][rng.next(6)])])])
             }
         }
         func filter(_ depth: Int) -> JSONValue {
@@ -279,7 +281,7 @@ import Testing
             default: return .object(["$not": filter(depth - 1)])
             }
         }
-        for _ in 0..<300 {
+        for _ in 0..<600 {
             let json = filter(3)
             let parsed = try MetadataFilter(json)
             let expected = Set(docs.filter { reference(parsed, $0.fields) }.map(\.path))

@@ -105,6 +105,12 @@ private func vectors(_ store: CollectionStore, _ ids: [Int64]) throws -> [Int64:
         for legacy in [false, true] {
             let url = temporaryDatabase()
             let store = try CollectionStore(url: url)
+            if !legacy {
+                // Chosen before the first table and before WAL, or SQLite ignores them.
+                #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") } == 2)
+                #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 16384)
+                #expect(try store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+            }
             if legacy {
                 try store.pool.writeWithoutTransaction { db in
                     try db.execute(sql: "PRAGMA auto_vacuum = NONE")
