@@ -624,22 +624,31 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         let top = Array(ranked.prefix(request.k))
         let records = try store.chunks(ids: top.map(\.id))
         let cutter = request.text == .snippet ? SnippetCutter(query: query) : nil
-        var fieldsByDocument: [Int64: [String: JSONValue]] = [:]   // hits of one document share its fields
-        let hits = top.enumerated().compactMap { i, item -> SearchHit? in
-            guard let r = records[item.id] else { return nil }
-            var fields: [String: JSONValue]? = nil
-            if request.metadata {
-                fields = fieldsByDocument[r.documentId] ?? r.fields
-                fieldsByDocument[r.documentId] = fields
+        let found = top.enumerated().compactMap { i, item in records[item.id].map { (rank: i + 1, score: item.score, record: $0) } }
+        // Snippets and fields cost microseconds per hit: many hits are built on two threads.
+        var built = [SearchHit?](repeating: nil, count: found.count)
+        let parts = found.count >= 32 ? 2 : 1
+        built.withUnsafeMutableBufferPointer { out in
+            concurrentLoop(parts) { part in
+                var fieldsByDocument: [Int64: [String: JSONValue]] = [:]   // hits of one document share its fields
+                for j in stride(from: part, to: found.count, by: parts) {
+                    let (rank, score, r) = found[j]
+                    var fields: [String: JSONValue]? = nil
+                    if request.metadata {
+                        fields = fieldsByDocument[r.documentId] ?? r.fields
+                        fieldsByDocument[r.documentId] = fields
+                    }
+                    out[j] = SearchHit(rank: rank, score: score, path: r.path, chunkId: r.id,
+                                       byteStart: r.byteRange.lowerBound, byteEnd: r.byteRange.upperBound,
+                                       lineStart: r.lineRange.lowerBound, lineEnd: r.lineRange.upperBound,
+                                       headingPath: r.headingPath,
+                                       snippet: cutter?.snippet(of: r.text),
+                                       text: request.text == .full ? r.text : nil,
+                                       metadata: fields)
+                }
             }
-            return SearchHit(rank: i + 1, score: item.score, path: r.path, chunkId: r.id,
-                             byteStart: r.byteRange.lowerBound, byteEnd: r.byteRange.upperBound,
-                             lineStart: r.lineRange.lowerBound, lineEnd: r.lineRange.upperBound,
-                             headingPath: r.headingPath,
-                             snippet: cutter?.snippet(of: r.text),
-                             text: request.text == .full ? r.text : nil,
-                             metadata: fields)
         }
+        let hits = built.compactMap { $0 }
         return (hits, hits.count == top.count && !denseShort)
     }
 

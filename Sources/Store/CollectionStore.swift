@@ -196,11 +196,14 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
         return p
     }
 
-    /// Keeps `space.reserve` (1/16 of the database, 256 KiB to 16 MiB) when there is room.
+    /// Keeps `space.reserve` (1/16 of the database, at least 32 pages (512 KiB with 16 KiB pages;
+    /// a removal's write-ahead log must fit in it), at most 16 MiB) when there is room.
     func ensureReserve() {
         let fm = FileManager.default
         guard !fm.fileExists(atPath: reserveURL.path) else { return }
-        let size = min(16 << 20, max(256 << 10, Int((try? fm.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0) / 16))
+        let pageSize = (try? pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") }) ?? 4096
+        let databaseSize = Int((try? fm.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0)
+        let size = min(16 << 20, max(32 * pageSize, databaseSize / 16))
         let partial = reserveURL.appendingPathExtension("partial")
         do {
             try Data(count: size).write(to: partial)

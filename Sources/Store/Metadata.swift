@@ -42,7 +42,10 @@ public enum Metadata {
 
     /// The built-in fields of a document stored under `path`.
     static func builtIns(path: String, size: Int64, modifiedAt: Double, title: String) -> [String: JSONValue] {
-        var fields: [String: JSONValue] = ["path": .string(path), "size": .int(size), "mtime": .string(isoDate(modifiedAt))]
+        var fields: [String: JSONValue] = Dictionary(minimumCapacity: 8)
+        fields["path"] = .string(path)
+        fields["size"] = .int(size)
+        fields["mtime"] = .string(isoDate(modifiedAt))
         if !title.isEmpty { fields["title"] = .string(title) }
         if path.hasPrefix("doc:") {
             fields["id"] = .string(String(path.dropFirst(4)))
@@ -53,7 +56,7 @@ public enum Metadata {
                 file = String(path[..<hash.lowerBound]) + ".jsonl"
                 fields["id"] = .string(String(path[hash.upperBound...]))
             }
-            let name = file.split(separator: "/").last.map(String.init) ?? file
+            let name = file.lastIndex(of: "/").map { file[file.index(after: $0)...] } ?? file[...]
             if let dot = name.lastIndex(of: "."), dot != name.startIndex {
                 fields["ext"] = .string(name[name.index(after: dot)...].lowercased())
             } else {
@@ -82,8 +85,9 @@ public enum Metadata {
     /// A document's fields as stored (`fields_json`: its own and those set later) with the
     /// built-in ones added.
     public static func documentFields(json: String, path: String, size: Int64, modifiedAt: Double, title: String) -> [String: JSONValue] {
-        var fields = decodeObject(json)
-        for (k, v) in builtIns(path: path, size: size, modifiedAt: modifiedAt, title: title) { fields[k] = v }
+        var fields = builtIns(path: path, size: size, modifiedAt: modifiedAt, title: title)
+        guard json != "{}" else { return fields }
+        for (k, v) in decodeObject(json) where fields[k] == nil { fields[k] = v }
         return fields
     }
 
@@ -140,15 +144,20 @@ public enum Metadata {
 
     /// `seconds` since 1970 as ISO 8601 in UTC, to the second (`2026-11-30T08:15:00Z`).
     public static func isoDate(_ seconds: Double) -> String {
+        guard seconds.isFinite, abs(seconds) < 2.5e11 else { return "0000-01-01T00:00:00Z" }   // years 0-9999
         let t = Int64(seconds.rounded(.down))
         let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
         let rest = t - days * 86400
         let (y, m, d) = civil(fromDays: days)
-        func pad(_ v: Int64, _ n: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, n - s.count)) + s
+        // Written byte by byte: this runs for every search hit.
+        var out = [UInt8](repeating: 0, count: 20)
+        func put(_ v: Int64, _ at: Int, _ width: Int) {
+            var v = max(0, v)
+            for i in stride(from: at + width - 1, through: at, by: -1) { out[i] = UInt8(48 + v % 10); v /= 10 }
         }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rest / 3600, 2)):\(pad(rest / 60 % 60, 2)):\(pad(rest % 60, 2))Z"
+        put(y, 0, 4); out[4] = 0x2D; put(m, 5, 2); out[7] = 0x2D; put(d, 8, 2); out[10] = 0x54
+        put(rest / 3600, 11, 2); out[13] = 0x3A; put(rest / 60 % 60, 14, 2); out[16] = 0x3A; put(rest % 60, 17, 2); out[19] = 0x5A
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Seconds since 1970 of an ISO 8601 date (`2024-05-01`) or date and time

@@ -46,10 +46,11 @@ import Testing
                         var sum = 0.0, scale = 0.0
                         for p in 0..<k { let prod = Double(x[i * k + p]) * Double(w[j * k + p]); sum += prod; scale += abs(prod) }
                         let expected = sum + (accumulate == 1 ? 0.5 : 0)
-                        worst = max(worst, abs(Double(results[0].1[i * n + j]) - expected) / (scale + 1e-30))
+                        worst = max(worst, abs(Double(results[0].1[i * n + j]) - expected) / (scale + (accumulate == 1 ? 0.5 : 0) + 1e-30))
                     }
                 }
-                #expect(worst < 1e-6, "m \(m) n \(n) k \(k) accumulate \(accumulate): relative error \(worst)")
+                // f32 sums of k products: the error is at most about k rounding steps of the absolute sum.
+                #expect(worst < Double(k + 1) * 1.2e-7, "m \(m) n \(n) k \(k) accumulate \(accumulate): relative error \(worst)")
                 for (name, y) in results.dropFirst() {
                     #expect(y.map(\.bitPattern) == results[0].1.map(\.bitPattern), "\(name) differs from portable: m \(m) n \(n) k \(k)")
                 }

@@ -293,7 +293,7 @@ func runCommand(_ path: String, _ arguments: [String]) throws -> Int32 {
         let index = disk.appendingPathComponent("idx").path
         #expect(try runSextant(["index", "fixtures/docs", "--index", index, "--quiet"]).status == 0)
         // Fill the disk to the last byte.
-        let filler = FileHandle(forWritingAtPath: { FileManager.default.createFile(atPath: disk.appendingPathComponent("filler").path, contents: nil); return disk.appendingPathComponent("filler").path }())!
+        let filler = FileHandle(forWritingAtPath: { _ = FileManager.default.createFile(atPath: disk.appendingPathComponent("filler").path, contents: nil); return disk.appendingPathComponent("filler").path }())!
         let block = Data(count: 16 << 10)
         while (try? filler.write(contentsOf: block)) != nil {}
         try? filler.close()
