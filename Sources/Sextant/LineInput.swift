@@ -54,6 +54,40 @@ public enum LineInput {
         text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
     }
 
+    /// The text of a JSON input line `{"text": ..., ...}` and the values of the fields to keep
+    /// (`id` always when present, then `keep` in order; missing ones are left out). Integers keep
+    /// their exact value. Errors name the line.
+    public static func record(from bytes: ArraySlice<UInt8>, lineNumber: Int, keep: [String]) throws -> (text: String, kept: [(String, JSONValue)]) {
+        var bytes = bytes
+        if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+        guard let line = String(validating: bytes, as: UTF8.self) else {
+            throw InputError(line: lineNumber, message: "not valid UTF-8")
+        }
+        let value: JSONValue
+        do { value = try JSONValue.parse(line) } catch {
+            throw InputError(line: lineNumber, message: "not valid JSON (\(error)); expected an object like {\"text\": \"...\"} (use --lines for plain text)")
+        }
+        guard case .object(let object) = value else {
+            throw InputError(line: lineNumber, message: "expected a JSON object like {\"text\": \"...\"}")
+        }
+        guard case .string(let text)? = object["text"] else {
+            throw InputError(line: lineNumber, message: "the object has no string field \"text\"")
+        }
+        var kept: [(String, JSONValue)] = []
+        for name in (["id"] + keep.filter { $0 != "id" }) {
+            if let v = object[name] { kept.append((name, v)) }
+        }
+        return (text, kept)
+    }
+
+    /// One JSON line `{"embedding":[...]}` for a vector, after the `kept` fields when given.
+    public static func embeddingLine(_ vector: [Float], kept: [(String, JSONValue)]) -> String {
+        guard !kept.isEmpty else { return embeddingLine(vector) }
+        var prefix = "{"
+        for (name, value) in kept { prefix += JSONValue.string(name).serialized + ":" + value.serialized + "," }
+        return prefix + embeddingLine(vector).dropFirst()
+    }
+
     /// One JSON line `{"embedding":[...]}` for a vector.
     public static func embeddingLine(_ vector: [Float]) -> String {
         var s = "{\"embedding\":["

@@ -5,7 +5,8 @@ import Sextant
 struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "Embed texts from stdin: one JSON line {\"text\": ...} in, one {\"embedding\": [...]} out, in order.")
+        abstract: "Embed texts from stdin: one JSON line {\"text\": ...} in, one {\"embedding\": [...]} out, in order.",
+        discussion: "An input's \"id\" (and each field named with --keep) is copied to its output line, before \"embedding\". Any error exits non-zero; stdout carries only results.")
 
     @Option(help: "Model folder (default: $SEXTANT_MODEL, else models/all-MiniLM-L6-v2).")
     var model: String?
@@ -27,6 +28,9 @@ struct EmbedCommand: ParsableCommand {
 
     @Flag(help: "Read plain text lines instead of JSON lines.")
     var lines = false
+
+    @Option(help: "A field of the input objects to copy to the output lines (repeatable; \"id\" is always copied).")
+    var keep: [String] = []
 
     @Flag(help: "Print {\"texts\", \"tokens\", \"seconds\"} of the embedding work to stderr at the end.")
     var stats = false
@@ -50,6 +54,8 @@ struct EmbedCommand: ParsableCommand {
         if let b = batchTokens, b < 1 { throw ValidationError("--batch-tokens must be at least 1") }
         if batchLines < 1 { throw ValidationError("--batch-lines must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if lines && !keep.isEmpty { throw ValidationError("--keep copies fields of JSON input lines; it does not apply to --lines") }
+        if keep.contains("embedding") { throw ValidationError("--keep embedding would clash with the output's own field") }
     }
 
     func run() throws {
@@ -65,6 +71,7 @@ struct EmbedCommand: ParsableCommand {
         let stdout = FileHandle.standardOutput
         var pending: [UInt8] = []
         var texts: [String] = []
+        var kept: [[(String, JSONValue)]] = []
         var lineNumber = 1
         var totalTexts = 0, totalTokens = 0
         var seconds = 0.0
@@ -84,9 +91,10 @@ struct EmbedCommand: ParsableCommand {
             seconds += Date().timeIntervalSince(started)
             totalTexts += texts.count
             var out = ""
-            for v in vectors { out += LineInput.embeddingLine(v); out += "\n" }
+            for (i, v) in vectors.enumerated() { out += LineInput.embeddingLine(v, kept: kept.isEmpty ? [] : kept[i]); out += "\n" }
             stdout.write(Data(out.utf8))
             texts.removeAll(keepingCapacity: true)
+            kept.removeAll(keepingCapacity: true)
         }
 
         do {
@@ -98,15 +106,24 @@ struct EmbedCommand: ParsableCommand {
                     pending.append(UInt8(ascii: "\n"))   // a last line without newline
                 }
                 let (rest, count) = try LineInput.forEachLine(in: pending, startingAt: lineNumber) { line, number in
-                    texts.append(try LineInput.text(from: line, lineNumber: number, plain: lines))
+                    if lines {
+                        texts.append(try LineInput.text(from: line, lineNumber: number, plain: true))
+                    } else {
+                        let record = try LineInput.record(from: line, lineNumber: number, keep: keep)
+                        texts.append(record.text)
+                        kept.append(record.kept)
+                    }
                 }
                 lineNumber += count
                 pending = Array(rest)
                 while texts.count >= batchLines {
                     let rest = Array(texts[batchLines...])
+                    let restKept = kept.count > batchLines ? Array(kept[batchLines...]) : []
                     texts.removeSubrange(batchLines...)
+                    if kept.count > batchLines { kept.removeSubrange(batchLines...) }
                     try flush()
                     texts = rest
+                    kept = restKept
                 }
                 if atEnd { try flush() }
                 if atEnd { break }

@@ -122,6 +122,38 @@ func embeddings(_ stdout: String) throws -> [[Double]] {
         }
     }
 
+    /// Ids and kept fields travel with their vectors, also across batches, exactly as given.
+    @Test func idsAndKeptFieldsTravelWithTheirVectors() throws {
+        var input = ""
+        for i in 0..<7 {
+            let id = i == 3 ? "9223372036854775807" : "\"d\(i)\""
+            input += #"{"text": "Passage number \#(i) about wings.", "id": \#(id), "src": {"n": \#(i)}, "drop": true}"# + "\n"
+        }
+        input += #"{"text": "no id here"}"# + "\n"
+        let batched = try runSextant(["embed", "--keep", "src", "--batch-lines", "3"], input: Data(input.utf8))
+        #expect(batched.status == 0, "\(batched.stderr)")
+        let lines = batched.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 8)
+        for i in 0..<7 {
+            let id = i == 3 ? "9223372036854775807" : "\"d\(i)\""
+            #expect(lines[i].hasPrefix(#"{"id":\#(id),"src":{"n":\#(i)},"embedding":["#), "\(lines[i].prefix(60))")
+            #expect(!lines[i].contains("drop"))
+        }
+        #expect(lines[7].hasPrefix(#"{"embedding":["#))
+        // The vectors are those of a run without fields.
+        let plain = try runSextant(["embed"], input: Data(input.utf8))
+        for (a, b) in zip(lines, plain.stdout.split(separator: "\n")) {
+            #expect(a[a.range(of: #""embedding":"#)!.lowerBound...] == b[b.range(of: #""embedding":"#)!.lowerBound...])
+        }
+        // Misuse: one error, non-zero, nothing on stdout.
+        for (args, says) in [(["embed", "--lines", "--keep", "a"], "--keep"), (["embed", "--keep", "embedding"], "clash")] {
+            let r = try runSextant(args, input: Data("{\"text\": \"x\"}\n".utf8))
+            #expect(r.status != 0 && r.stderr.contains(says) && r.stdout.isEmpty, "\(args)")
+        }
+        let bad = try runSextant(["embed"], input: Data((#"{"text": "fine", "id": 1}"# + "\n" + #"{"id": 2}"# + "\n").utf8))
+        #expect(bad.status != 0 && bad.stderr.contains("line 2"))
+    }
+
     @Test func missingModelIsOneClearError() throws {
         let r = try runSextant(["embed", "--model", "/nonexistent/model"], input: Data("x\n".utf8))
         #expect(r.status != 0)
