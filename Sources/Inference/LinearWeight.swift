@@ -3,8 +3,8 @@ import Dispatch
 
 /// Numeric precision of the large matrix products.
 public enum Precision: String, Sendable, CaseIterable {
-    /// f32 weights and activations: the reference results (our AVX-512 or AVX2 kernels on
-    /// weights packed at load, else OpenBLAS sgemm).
+    /// f32 weights and activations: the reference results (our AVX-512 kernel on weights packed
+    /// at load where the CPU has AVX-512, else OpenBLAS sgemm; `SEXTANT_F32_PATH` forces a path).
     case f32
     /// bf16 weights and activations with f32 accumulation (AVX-512 BF16): about twice the
     /// throughput, vectors within cosine ~0.999 of f32. Falls back to f32 without the hardware.

@@ -55,8 +55,9 @@ public enum LineInput {
     }
 
     /// The text of a JSON input line `{"text": ..., ...}` and the values of the fields to keep
-    /// (`id` always when present, then `keep` in order; missing ones are left out). Integers keep
-    /// their exact value. Errors name the line.
+    /// (`id` always when present, then `keep` in order, each once; missing ones are left out).
+    /// Values are re-serialized: integers keep their exact value, object keys come sorted.
+    /// Errors name the line.
     public static func record(from bytes: ArraySlice<UInt8>, lineNumber: Int, keep: [String]) throws -> (text: String, kept: [(String, JSONValue)]) {
         var bytes = bytes
         if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
@@ -74,7 +75,9 @@ public enum LineInput {
             throw InputError(line: lineNumber, message: "the object has no string field \"text\"")
         }
         var kept: [(String, JSONValue)] = []
-        for name in (["id"] + keep.filter { $0 != "id" }) {
+        var names = ["id"]
+        for name in keep where !names.contains(name) { names.append(name) }
+        for name in names {
             if let v = object[name] { kept.append((name, v)) }
         }
         return (text, kept)

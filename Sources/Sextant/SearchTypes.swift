@@ -130,7 +130,7 @@ public struct SnippetCutter: Sendable {
         var words: [Word] = []
         words.reserveCapacity(bytes.count / 5 + 1)
         var i = 0
-        let n = bytes.count
+        let n = min(bytes.count, Int(Int32.max))   // word offsets are kept as Int32
         @inline(__always) func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
         @inline(__always) func isASCIIPunctuation(_ b: UInt8) -> Bool {
             (b >= 0x21 && b <= 0x2F) || (b >= 0x3A && b <= 0x40) || (b >= 0x5B && b <= 0x60) || (b >= 0x7B && b <= 0x7E)

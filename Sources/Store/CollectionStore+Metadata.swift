@@ -167,11 +167,31 @@ extension CollectionStore {
                 // Equalities on one field (what $in gives) are looked up in one statement per 500.
                 var equalities: [String: [JSONValue]] = [:]
                 for p in parts {
-                    if case .field(let key, .equals(let v)) = p, v != .null, !Metadata.columnFields.contains(key) {
+                    if case .field(let key, .equals(let v)) = p, v != .null {
                         equalities[key, default: []].append(v)
                         continue
                     }
                     set.formUnion(try eval(p))
+                }
+                // Built-in columns: one statement per 500 values on the documents table.
+                for key in equalities.keys where Metadata.columnFields.contains(key) {
+                    let values = equalities.removeValue(forKey: key)!
+                    let args: [DatabaseValueConvertible] = values.compactMap { v in
+                        switch (v, key == "size") {
+                        case (.string(let s), false): return key == "title" && s.isEmpty ? nil : s
+                        case (.int(let i), true): return i
+                        case (.double(let d), true): return d
+                        default: return nil
+                        }
+                    }
+                    var start = 0
+                    while start < args.count {
+                        let part = args[start..<min(args.count, start + 500)]
+                        start += part.count
+                        let sql = "SELECT chunk_lo, chunk_hi FROM documents WHERE \(key) IN (" + repeatElement("?", count: part.count).joined(separator: ",") + ")"
+                        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(Array(part)))
+                        while let row = try rows.next() { set.insert(row[0], row[1]) }
+                    }
                 }
                 for (key, values) in equalities {
                     for kind in [Metadata.Kind.bool, .number, .string] {

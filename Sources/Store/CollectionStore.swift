@@ -163,7 +163,7 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
         readOnlyReason = reason
         if readOnly {
             let applied = try read("reading the schema version") { db in try Self.migrator.appliedIdentifiers(db) }
-            guard applied.contains("v3") else {
+            guard applied.contains("v4") else {
                 throw StoreError(.cannotOpen, "\(url.path) is read-only (\(reason!)) and was made by an older Sextant: open it once where it can be written to upgrade it")
             }
         } else {
@@ -177,23 +177,40 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
     }
 
     private static func openWritable(_ url: URL, _ config: Configuration) throws -> DatabasePool {
-        if !FileManager.default.fileExists(atPath: url.path) {
-            // A new database: 16 KiB pages (a chunk row, its text and full vector, is 1.5-5 KB;
-            // 4 KiB pages left a third of the file empty) and incremental auto-vacuum (deleted
-            // rows give their pages back, see `reclaimSpace`). Both must be chosen before the
-            // first table exists and before the write-ahead log is on, so the schema is made
-            // here with a rollback journal; the pool then switches to WAL.
-            let q = try DatabaseQueue(path: url.path, configuration: config)
-            try q.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA page_size = 16384")
-                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
-            }
-            try Self.migrator.migrate(q)
-            try q.close()
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue
+        if size == nil || size == 0 {   // no database yet (or an empty file left by a crash)
+            try createDatabase(at: url, config)
         }
         let p = try DatabasePool(path: url.path, configuration: config)
         try Self.migrator.migrate(p)
         return p
+    }
+
+    /// Makes a new database at `url`: 16 KiB pages (a chunk row, its text and full vector, is
+    /// 1.5-5 KB; 4 KiB pages left a third of the file empty) and incremental auto-vacuum (deleted
+    /// rows give their pages back, see `reclaimSpace`). Both must be chosen before the first table
+    /// exists and before the write-ahead log is on, so the schema is made in a file of its own
+    /// with a rollback journal, then linked into place: a process that opens the collection at
+    /// the same moment finds either no database or a whole one (the first link wins).
+    private static func createDatabase(at url: URL, _ config: Configuration) throws {
+        let fm = FileManager.default
+        let scratch = url.deletingLastPathComponent().appendingPathComponent(".meta.sqlite.new-\(getpid())-\(UUID().uuidString)")
+        defer {
+            for suffix in ["", "-journal"] { try? fm.removeItem(atPath: scratch.path + suffix) }
+        }
+        let q = try DatabaseQueue(path: scratch.path, configuration: config)
+        try q.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA page_size = 16384")
+            try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+        }
+        try Self.migrator.migrate(q)
+        try q.close()
+        if (try? fm.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue == 0 {
+            try? fm.removeItem(at: url)   // an empty file left by a crash
+        }
+        if link(scratch.path, url.path) != 0 && errno != EEXIST {
+            throw StoreError(.cannotOpen, "\(url.path): cannot create the collection database (\(String(cString: strerror(errno))))")
+        }
     }
 
     /// Keeps `space.reserve` (1/16 of the database, at least 32 pages (512 KiB with 16 KiB pages;
@@ -203,7 +220,7 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
         guard !fm.fileExists(atPath: reserveURL.path) else { return }
         let pageSize = (try? pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") }) ?? 4096
         let databaseSize = Int((try? fm.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0)
-        let size = min(16 << 20, max(32 * pageSize, databaseSize / 16))
+        let size = min(16 << 20, max(512 << 10, 32 * pageSize, databaseSize / 16))
         let partial = reserveURL.appendingPathExtension("partial")
         do {
             try Data(count: size).write(to: partial)
@@ -278,6 +295,10 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
                 CREATE INDEX document_fields_document ON document_fields(document_id);
                 """)
             try refreshStaleFields(db)
+        }
+        // Built-in path, title and size moved from field rows to the documents table's columns.
+        m.registerMigration("v4") { db in
+            for id in try Int64.fetchAll(db, sql: "SELECT id FROM documents") { try refreshFields(db, documentId: id) }
         }
         return m
     }

@@ -69,9 +69,10 @@ public enum Metadata {
     /// A document's fields: its source's, overlaid by those set later (null there removes a
     /// field), overlaid by the built-in ones.
     static func effective(source: [String: JSONValue], set: [String: JSONValue], builtIns: [String: JSONValue]) -> [String: JSONValue] {
-        // Fields stored before they were checked (objects, nested arrays) are left out.
-        var fields = source.filter { (try? validateField($0.key, $0.value)) != nil }
-        for (k, v) in set where (try? validateField(k, v)) != nil {
+        // Fields stored before they were checked (objects, nested arrays) are left out, and so
+        // are values for the built-in names (a document without a title has no "title" field).
+        var fields = source.filter { (try? validateField($0.key, $0.value)) != nil && !builtInFields.contains($0.key) }
+        for (k, v) in set where (try? validateField(k, v)) != nil && !builtInFields.contains(k) {
             if v == .null { fields[k] = nil } else { fields[k] = v }
         }
         for (k, v) in builtIns { fields[k] = v }

@@ -182,6 +182,18 @@ import Testing
         #expect(fields["o"] == nil && fields["k"] == .int(1))
     }
 
+    @Test func sourceValuesForBuiltInNamesAreIgnored() throws {
+        let store = try CollectionStore(url: temporaryDatabase())
+        try store.replaceDocument(path: "doc:t", contentHash: "h", size: 3, modifiedAt: 0, title: "",
+                                  metadata: #"{"title": 42, "path": "/elsewhere", "size": "big", "k": 1}"#, chunks: [chunk("text", [1, 0])])
+        let fields = try #require(try store.documentInfo(path: "doc:t")?.fields)
+        #expect(fields["title"] == nil && fields["path"] == .string("doc:t") && fields["size"] == .int(3) && fields["k"] == .int(1))
+        #expect(try store.matchingChunks(try MetadataFilter(json: #"{"title": {"$exists": true}}"#)).count == 0)
+        #expect(try store.matchingChunks(try MetadataFilter(json: #"{"path": {"$in": ["doc:t", "doc:u"]}}"#)).count == 1)
+        #expect(try store.matchingChunks(try MetadataFilter(json: #"{"size": {"$in": [3, 4.5]}}"#)).count == 1)
+        #expect(try store.matchingChunks(try MetadataFilter(json: #"{"title": {"$in": ["", "x"]}}"#)).count == 0)
+    }
+
     @Test func integersNearTwoToTheSixtyThreeKeepTheirValue() throws {
         let (store, _) = try makeStore()
         #expect(try matches(store, #"{"big": 9223372036854775807}"#) == ["/n/a.md"])

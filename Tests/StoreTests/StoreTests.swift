@@ -99,6 +99,28 @@ private func vectors(_ store: CollectionStore, _ ids: [Int64]) throws -> [Int64:
         #expect(e?.message.contains(url.path) == true)
     }
 
+    /// A new database is made whole before anyone sees it: processes (here threads) opening a new
+    /// collection at once all succeed and all see 16 KiB pages and auto-vacuum; an empty file
+    /// left by a crash is treated as no database.
+    @Test func newDatabasesAreCreatedOnceWithTheirPageSize() throws {
+        let url = temporaryDatabase()
+        let opened = Counter()
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            if (try? CollectionStore(url: url)) != nil { opened.add() }
+        }
+        #expect(opened.value == 4)
+        let empty = temporaryDatabase()
+        FileManager.default.createFile(atPath: empty.path, contents: Data())
+        for u in [url, empty] {
+            let store = try CollectionStore(url: u)
+            #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 16384)
+            #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") } == 2)
+            #expect(try store.manifest() == nil)
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path).filter { $0.hasPrefix(".meta.sqlite.new") }
+        #expect(leftovers.isEmpty)
+    }
+
     /// Deleted rows give their pages back: at once in a new database (incremental auto-vacuum),
     /// and after one VACUUM in a database made without it, once a quarter of it is free.
     @Test func deletedRowsGiveTheirSpaceBack() throws {
@@ -137,4 +159,12 @@ private func vectors(_ store: CollectionStore, _ ids: [Int64]) throws -> [Int64:
             #expect(try store.lexicalSearch("wings", limit: 100).count == 20)   // the 10 documents left, 2 chunks each
         }
     }
+}
+
+/// A count shared by threads.
+final class Counter: @unchecked Sendable {   // guarded by `lock`
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
