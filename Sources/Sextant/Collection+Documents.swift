@@ -177,3 +177,77 @@ extension Collection {
         }
     }
 }
+
+/// A document whose chunk vectors were computed elsewhere (another machine, a Ray job), to be
+/// stored without embedding: `doc:ID` with one chunk.
+public struct ImportedDocument: Sendable {
+    public var id: String
+    public var text: String
+    public var vector: [Float]
+    public var title: String
+    /// The document's fields as a JSON object.
+    public var metadataJSON: String
+
+    public init(id: String, text: String, vector: [Float], title: String = "", metadataJSON: String = "{}") {
+        self.id = id
+        self.text = text
+        self.vector = vector
+        self.title = title
+        self.metadataJSON = metadataJSON
+    }
+}
+
+extension Collection {
+    /// Stores documents with precomputed vectors, nothing embedded: each becomes `doc:ID` with
+    /// one chunk. Everything is checked before anything is written: `modelSHA256` must be the
+    /// collection's model fingerprint (`sextant info`), every vector must have the collection's
+    /// dimensions, finite components and unit length (within 1e-3), ids must be valid and
+    /// distinct. Documents are stored in groups, one transaction each. Returns how many were
+    /// stored.
+    @discardableResult
+    public func importDocuments(_ documents: [ImportedDocument], modelSHA256: String) throws -> Int {
+        guard modelSHA256.lowercased() == manifest.modelSHA256 else {
+            throw SextantError(.modelMismatch, "the vectors were made with a model whose weights have sha256 \(modelSHA256.prefix(16))…; this collection's model \(manifest.modelName) has \(manifest.modelSHA256.prefix(16))… (sextant info prints it)")
+        }
+        var seen = Set<[UInt8]>()
+        var metadata: [String] = []
+        for (i, doc) in documents.enumerated() {
+            let at = "document \(i + 1) ('\(doc.id)')"
+            try Self.validateDocumentId(doc.id)
+            guard seen.insert(Array(doc.id.utf8)).inserted else { throw SextantError(.invalidArgument, "\(at): the id is given twice") }
+            guard !doc.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, !doc.text.utf8.contains(0) else {
+                throw SextantError(.invalidArgument, "\(at): the text is empty or contains a NUL character")
+            }
+            guard doc.vector.count == manifest.dimensions else {
+                throw SextantError(.invalidArgument, "\(at): the vector has \(doc.vector.count) dimensions; the collection's have \(manifest.dimensions)")
+            }
+            guard doc.vector.allSatisfy(\.isFinite) else { throw SextantError(.invalidArgument, "\(at): the vector has a non-finite component") }
+            let norm = doc.vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+            guard abs(norm - 1) <= 1e-3 else {
+                throw SextantError(.invalidArgument, "\(at): the vector has length \(norm), not 1 (the model's vectors are L2-normalized)")
+            }
+            do {
+                metadata.append(JSONValue.object(try Metadata.validate(try JSONValue.parse(doc.metadataJSON), context: "the metadata of \(at)")).serialized)
+            } catch let e as JSONSyntaxError {
+                throw SextantError(.invalidArgument, "the metadata of \(at) is not valid JSON (\(e))")
+            } catch {
+                throw SextantError.lifted(error)
+            }
+        }
+        var stored = 0
+        for start in stride(from: 0, to: documents.count, by: 256) {
+            let group = documents[start..<min(documents.count, start + 256)]
+            let changes = group.enumerated().map { j, doc -> Change in
+                let hash = SHA256.hex(Array(("import\u{0}" + doc.title + "\u{0}" + doc.text).utf8))
+                let chunk = NewChunk(text: doc.text, byteRange: 0..<doc.text.utf8.count,
+                                     lineRange: 1...(doc.text.utf8.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }), headingPath: "", vector: doc.vector)
+                return .replace(DocumentVersion(path: Self.documentPath(id: doc.id), contentHash: hash, size: Int64(doc.text.utf8.count),
+                                                modifiedAt: Date().timeIntervalSince1970, title: doc.title,
+                                                metadata: metadata[start + j], keepSetFields: false, chunks: [chunk]))
+            }
+            try apply(changes, save: start + 256 >= documents.count)
+            stored += group.count
+        }
+        return stored
+    }
+}

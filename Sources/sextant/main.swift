@@ -8,7 +8,7 @@ struct SextantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sextant",
         abstract: "Local semantic search with a built-in embedder.",
-        subcommands: [IndexCommand.self, SearchCommand.self, DocsCommand.self, TaskCommand.self, InfoCommand.self, RemoveCommand.self,
+        subcommands: [IndexCommand.self, ImportCommand.self, SearchCommand.self, DocsCommand.self, TaskCommand.self, InfoCommand.self, RemoveCommand.self,
                       ReindexCommand.self, EvalCommand.self, EmbedCommand.self, RerankCommand.self, BenchANNCommand.self, ServeCommand.self,
                       CPUCommand.self])
 }

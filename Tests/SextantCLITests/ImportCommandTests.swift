@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+@Suite(.serialized) struct ImportCommandTests {
+    /// Vectors made by `sextant embed` elsewhere go in with `sextant import` and search exactly as
+    /// if the collection had embedded them; wrong model, dimensions, duplicates and bad lines are
+    /// one error each, with nothing stored.
+    @Test func precomputedVectorsGoInWithoutEmbedding() throws {
+        let texts = ["Propellers convert shaft power into thrust.", "Simmer vegetables in stock and season with salt.",
+                     "Knead the dough and let it rise."]
+        let embedded = try runSextant(["embed"], input: Data(texts.enumerated().map { #"{"id": "t\#($0)", "text": \#(jsonString($1))}"# }
+            .joined(separator: "\n").utf8))
+        #expect(embedded.status == 0, "\(embedded.stderr)")
+        var lines: [String] = []
+        for (text, line) in zip(texts, embedded.stdout.split(separator: "\n")) {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let vector = String(line[line.range(of: "[")!.lowerBound...line.range(of: "]")!.upperBound])
+            lines.append(#"{"id": "\#(object["id"] as! String)", "text": \#(jsonString(text)), "vector": \#(vector.dropLast()), "metadata": {"src": "elsewhere"}}"#)
+        }
+        let index = temporaryFolder("sextant-import-index").path
+        let info = try runSextant(["index", "fixtures/docs", "--index", index, "--quiet"])
+        #expect(info.status == 0, "\(info.stderr)")
+        let meta = try runSextant(["info", "--index", index, "--json"])
+        let sha = try #require((try JSONSerialization.jsonObject(with: Data(meta.stdout.utf8)) as? [String: Any])?["modelSHA256"] as? String)
+        let file = temporaryFolder("sextant-import-file").appendingPathComponent("vectors.jsonl")
+
+        // Bad input first: one error each, nothing stored.
+        let good = lines.joined(separator: "\n") + "\n"
+        for (content, args, says) in [
+            (good, ["--model-sha256", String(repeating: "0", count: 64)], "this collection's model"),
+            (good.replacingOccurrences(of: "\"id\": \"t1\"", with: "\"id\": \"t0\""), ["--model-sha256", sha], "given twice"),
+            (good + #"{"id": "x", "text": "y", "vector": [1, 0]}"# + "\n", ["--model-sha256", sha], "2 dimensions"),
+            (good + "{not json\n", ["--model-sha256", sha], "line 4: not valid JSON"),
+            (good + #"{"id": "x", "text": "y"}"# + "\n", ["--model-sha256", sha], "line 4: needs a \"vector\""),
+            (lines[0].replacingOccurrences(of: "[0", with: "[5") + "\n", ["--model-sha256", sha], "not 1"),
+        ] as [(String, [String], String)] {
+            try Data(content.utf8).write(to: file)
+            let r = try runSextant(["import", file.path, "--index", index] + args)
+            #expect(r.status != 0 && r.stderr.contains(says), "\(says): \(r.stderr)")
+        }
+        let before = try runSextant(["docs", "list", "--index", index, "--json", "--where", #"{"src": "elsewhere"}"#])
+        #expect(before.stdout.contains(#""documents":[]"#), "\(before.stdout)")
+
+        try Data(good.utf8).write(to: file)
+        let imported = try runSextant(["import", file.path, "--index", index, "--model-sha256", sha])
+        #expect(imported.status == 0 && imported.stdout.contains("imported 3 documents"), "\(imported.stderr)")
+        // The score is the dot product of the query's vector and the imported one.
+        let hits = try runSextant(["search", "making bread dough", "--index", index, "--mode", "dense", "--json", "-k", "1",
+                                   "--where", #"{"src": "elsewhere"}"#])
+        #expect(hits.stdout.contains(#""path":"doc:t2""#), "\(hits.stdout)")
+        let query = try runSextant(["embed", "--query"], input: Data(#"{"text": "making bread dough"}"#.utf8))
+        let q = try parseVector(query.stdout), d = try parseVector(String(embedded.stdout.split(separator: "\n")[2]))
+        let expected = zip(q, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let score = try #require(((try JSONSerialization.jsonObject(with: Data(hits.stdout.utf8)) as? [String: Any])?["hits"] as? [[String: Any]])?.first?["score"] as? Double)
+        #expect(abs(score - expected) < 1e-5, "score \(score), dot of the vectors \(expected)")
+    }
+
+    private func jsonString(_ s: String) -> String {
+        String(decoding: try! JSONSerialization.data(withJSONObject: [s]), as: UTF8.self).dropFirst().dropLast().description
+    }
+
+    private func parseVector(_ line: String) throws -> [Float] {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        return (object["embedding"] as? [Double] ?? []).map(Float.init)
+    }
+}
