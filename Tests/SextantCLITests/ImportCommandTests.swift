@@ -55,6 +55,55 @@ import Testing
         #expect(abs(score - expected) < 1e-5, "score \(score), dot of the vectors \(expected)")
     }
 
+    /// The same vectors from a .npy array (float32 and float64), texts from the JSON lines.
+    @Test func vectorsFromANumPyArray() throws {
+        let texts = ["Jet engines produce thrust by accelerating air.", "Sourdough needs a starter."]
+        let embedded = try runSextant(["embed"], input: Data(texts.map { #"{"text": \#(jsonString($0))}"# }.joined(separator: "\n").utf8))
+        let vectors = try embedded.stdout.split(separator: "\n").map { try parseVector(String($0)) }
+        let index = temporaryFolder("sextant-npy-index").path
+        #expect(try runSextant(["index", "fixtures/docs", "--index", index, "--quiet"]).status == 0)
+        let meta = try runSextant(["info", "--index", index, "--json"])
+        let sha = try #require((try JSONSerialization.jsonObject(with: Data(meta.stdout.utf8)) as? [String: Any])?["modelSHA256"] as? String)
+        let folder = temporaryFolder("sextant-npy")
+        let lines = folder.appendingPathComponent("docs.jsonl")
+        try Data(texts.enumerated().map { #"{"id": "n\#($0)", "text": \#(jsonString($1))}"# }.joined(separator: "\n").utf8).write(to: lines)
+        for (dtype, width) in [("<f4", 4), ("<f8", 8)] {
+            let npy = folder.appendingPathComponent("v\(width).npy")
+            try npyData(vectors, dtype: dtype, width: width).write(to: npy)
+            let r = try runSextant(["import", lines.path, "--vectors", npy.path, "--index", index, "--model-sha256", sha])
+            #expect(r.status == 0 && r.stdout.contains("imported 2 documents"), "\(dtype): \(r.stderr)")
+        }
+        let hit = try runSextant(["search", "jet thrust", "--index", index, "--mode", "dense", "--json", "-k", "1", "--where", #"{"id": {"$in": ["n0", "n1"]}}"#])
+        #expect(hit.stdout.contains(#""path":"doc:n0""#), "\(hit.stdout)")
+        // Rows that do not match the lines, and arrays that are not 2-D float: one error each.
+        let short = folder.appendingPathComponent("short.npy")
+        try npyData(Array(vectors.prefix(1)), dtype: "<f4", width: 4).write(to: short)
+        let long = folder.appendingPathComponent("long.npy")
+        try npyData(vectors + [vectors[0]], dtype: "<f4", width: 4).write(to: long)
+        let bad = folder.appendingPathComponent("bad.npy")
+        try Data("not numpy".utf8).write(to: bad)
+        for (npy, says) in [(short, "has 1 rows for more documents"), (long, "has 3 rows for 2 documents"), (bad, "not a .npy file")] {
+            let r = try runSextant(["import", lines.path, "--vectors", npy.path, "--index", index, "--model-sha256", sha])
+            #expect(r.status != 0 && r.stderr.contains(says), "\(r.stderr)")
+        }
+    }
+
+    /// A version 1.0 .npy file of `rows` (C order).
+    private func npyData(_ rows: [[Float]], dtype: String, width: Int) -> Data {
+        var header = "{'descr': '\(dtype)', 'fortran_order': False, 'shape': (\(rows.count), \(rows.first?.count ?? 0)), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+        data.append(contentsOf: Array(header.utf8))
+        for row in rows {
+            for v in row {
+                if width == 4 { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+                else { withUnsafeBytes(of: Double(v).bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+            }
+        }
+        return data
+    }
+
     private func jsonString(_ s: String) -> String {
         String(decoding: try! JSONSerialization.data(withJSONObject: [s]), as: UTF8.self).dropFirst().dropLast().description
     }
