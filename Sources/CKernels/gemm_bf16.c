@@ -33,6 +33,7 @@
 //   (≤ 48 rows × 192 pairs = 36 KB) is re-read from L1/L2 for every panel. A k block > 1 adds the
 //   partial tile to y (one extra load per accumulator per k block; < 1% of the work).
 #include "CKernels.h"
+#include "gemm_common.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,18 +70,6 @@ static inline float sx_bf16_to_f32_1(uint16_t h) {
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
-}
-
-static inline size_t sx_min(size_t a, size_t b) { return a < b ? a : b; }
-
-// Shapes with nothing to multiply: m or n = 0 (nothing to write), or k = 0 (an empty sum: y = 0,
-// or unchanged when accumulating). Returns 1 when it handled the call.
-static inline int sx_gemm_trivial(size_t m, size_t n, size_t k, float *y, size_t ldy, int accumulate) {
-    if (m == 0 || n == 0) return 1;
-    if (k != 0) return 0;
-    if (!accumulate)
-        for (size_t i = 0; i < m; i++) memset(y + i * ldy, 0, n * sizeof(float));
-    return 1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,21 +368,7 @@ sx_bf16_tile_avx2(const int mr, size_t kc, const float *xa, const uint32_t *b, f
             acc[r][1] = _mm256_fmadd_ps(o, wo1, _mm256_fmadd_ps(e, we1, acc[r][1]));
         }
     }
-    for (int r = 0; r < mr; r++) {
-        float *cr = c + r * ldc;
-        if (nn >= 16) {
-            for (int v = 0; v < 2; v++) {
-                __m256 t = acc[r][v];
-                if (load_c) t = _mm256_add_ps(t, _mm256_loadu_ps(cr + 8 * v));
-                _mm256_storeu_ps(cr + 8 * v, t);
-            }
-        } else {
-            float tmp[16];
-            _mm256_storeu_ps(tmp, acc[r][0]);
-            _mm256_storeu_ps(tmp + 8, acc[r][1]);
-            for (size_t j = 0; j < nn; j++) cr[j] = load_c ? cr[j] + tmp[j] : tmp[j];
-        }
-    }
+    sx_store_tile16_avx2(mr, acc, c, ldc, load_c, nn);
 }
 
 typedef void (*sx_bf16_tile_avx2_fn)(size_t, const float *, const uint32_t *, float *, size_t, int, size_t);

@@ -15,6 +15,7 @@
 // place in the batch, on the thread count (threads split panels), or on the path: the AVX-512,
 // AVX2 and portable paths give bit-identical results.
 #include "CKernels.h"
+#include "gemm_common.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,6 @@
 #define SX_F32_NR 32    // columns per packed panel
 #define SX_F32_KC 256   // max k per block: a panel's block is 32 KB, a 12-row x tile 12 KB
 #define SX_F32_MC 96    // rows per x block
-
-static inline size_t sx_f32_min(size_t a, size_t b) { return a < b ? a : b; }
 
 size_t sx_f32_packed_size(size_t n, size_t k) {
     size_t panels = (n + SX_F32_NR - 1) / SX_F32_NR;
@@ -98,10 +97,10 @@ static void sx_gemm_f32_portable(size_t m, size_t n, size_t k, const float *x, s
     size_t panels = (n + SX_F32_NR - 1) / SX_F32_NR;
     for (size_t i = 0; i < m; i++) {
         for (size_t p = 0; p < panels; p++) {
-            size_t nn = sx_f32_min(SX_F32_NR, n - p * SX_F32_NR);
+            size_t nn = sx_min(SX_F32_NR, n - p * SX_F32_NR);
             float *yi = y + i * ldy + p * SX_F32_NR;
             for (size_t pc = 0; pc < k; pc += kcb) {
-                size_t kc = sx_f32_min(kcb, k - pc);
+                size_t kc = sx_min(kcb, k - pc);
                 float acc[SX_F32_NR] = {0};
                 const float *b = pw + (p * k + pc) * SX_F32_NR;
                 for (size_t kk = 0; kk < kc; kk++) {
@@ -167,18 +166,18 @@ static SX_F32_TARGET void sx_gemm_f32_avx512(size_t m, size_t n, size_t k, const
     size_t kcb = sx_f32_kblock(k);
     size_t panels = (n + SX_F32_NR - 1) / SX_F32_NR;
     for (size_t ic = 0; ic < m; ic += SX_F32_MC) {
-        size_t mb = sx_f32_min(SX_F32_MC, m - ic);
+        size_t mb = sx_min(SX_F32_MC, m - ic);
         size_t tile = sx_f32_balanced(mb, SX_F32_MR);
         for (size_t pc = 0; pc < k; pc += kcb) {
-            size_t kc = sx_f32_min(kcb, k - pc);
+            size_t kc = sx_min(kcb, k - pc);
             int load_c = accumulate || pc > 0;
             for (size_t p = 0; p < panels; p++) {
                 const float *bp = pw + (p * k + pc) * SX_F32_NR;
-                size_t nn = sx_f32_min(SX_F32_NR, n - p * SX_F32_NR);
+                size_t nn = sx_min(SX_F32_NR, n - p * SX_F32_NR);
                 __mmask16 m0 = (__mmask16)(nn >= 16 ? 0xffffu : ((1u << nn) - 1));
                 __mmask16 m1 = (__mmask16)(nn >= 32 ? 0xffffu : nn > 16 ? ((1u << (nn - 16)) - 1) : 0);
                 for (size_t ir = 0; ir < mb; ir += tile) {
-                    size_t mr = sx_f32_min(tile, mb - ir);
+                    size_t mr = sx_min(tile, mb - ir);
                     sx_f32_tiles[mr](kc, x + (ic + ir) * ldx + pc, ldx, bp, y + (ic + ir) * ldy + p * SX_F32_NR, ldy,
                                      load_c, m0, m1);
                 }
@@ -207,21 +206,7 @@ sx_f32_tile_avx2(const int mr, size_t kc, const float *x, size_t ldx, const floa
             acc[r][1] = _mm256_fmadd_ps(a, w1, acc[r][1]);
         }
     }
-    for (int r = 0; r < mr; r++) {
-        float *cr = c + r * ldc;
-        if (nn >= 16) {
-            for (int v = 0; v < 2; v++) {
-                __m256 t = acc[r][v];
-                if (load_c) t = _mm256_add_ps(_mm256_loadu_ps(cr + 8 * v), t);
-                _mm256_storeu_ps(cr + 8 * v, t);
-            }
-        } else {
-            float tmp[16];
-            _mm256_storeu_ps(tmp, acc[r][0]);
-            _mm256_storeu_ps(tmp + 8, acc[r][1]);
-            for (size_t j = 0; j < nn; j++) cr[j] = load_c ? cr[j] + tmp[j] : tmp[j];
-        }
-    }
+    sx_store_tile16_avx2(mr, acc, c, ldc, load_c, nn);
 }
 
 typedef void (*sx_f32_tile_avx2_fn)(size_t, const float *, size_t, const float *, float *, size_t, int, size_t);
@@ -243,18 +228,18 @@ static SX_F32_AVX2_TARGET void sx_gemm_f32_avx2_impl(size_t m, size_t n, size_t 
     size_t kcb = sx_f32_kblock(k);
     size_t panels = (n + SX_F32_NR - 1) / SX_F32_NR;
     for (size_t ic = 0; ic < m; ic += SX_F32_MC) {
-        size_t mb = sx_f32_min(SX_F32_MC, m - ic);
+        size_t mb = sx_min(SX_F32_MC, m - ic);
         size_t tile = sx_f32_balanced(mb, SX_F32_AVX2_MR);
         for (size_t pc = 0; pc < k; pc += kcb) {
-            size_t kc = sx_f32_min(kcb, k - pc);
+            size_t kc = sx_min(kcb, k - pc);
             int load_c = accumulate || pc > 0;
             for (size_t p = 0; p < panels; p++) {
                 const float *bp = pw + (p * k + pc) * SX_F32_NR;
-                size_t nn = sx_f32_min(SX_F32_NR, n - p * SX_F32_NR);
+                size_t nn = sx_min(SX_F32_NR, n - p * SX_F32_NR);
                 for (size_t h = 0; h < 2 && 16 * h < nn; h++) {
-                    size_t hn = sx_f32_min(16, nn - 16 * h);
+                    size_t hn = sx_min(16, nn - 16 * h);
                     for (size_t ir = 0; ir < mb; ir += tile) {
-                        size_t mr = sx_f32_min(tile, mb - ir);
+                        size_t mr = sx_min(tile, mb - ir);
                         sx_f32_tiles_avx2[mr](kc, x + (ic + ir) * ldx + pc, ldx, bp + 16 * h,
                                               y + (ic + ir) * ldy + p * SX_F32_NR + 16 * h, ldy, load_c, hn);
                     }
@@ -269,11 +254,7 @@ static SX_F32_AVX2_TARGET void sx_gemm_f32_avx2_impl(size_t m, size_t n, size_t 
 
 void sx_gemm_f32_path(int path, size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
                       float *y, size_t ldy, int accumulate) {
-    if (m == 0 || n == 0) return;
-    if (k == 0) {
-        if (!accumulate) for (size_t i = 0; i < m; i++) memset(y + i * ldy, 0, n * sizeof(float));
-        return;
-    }
+    if (sx_gemm_trivial(m, n, k, y, ldy, accumulate)) return;
     const float *pw = (const float *)packed_w;
 #if SX_F32_X86
     if (path == SX_F32_PATH_AVX512 && __builtin_cpu_supports("avx512f")) {
