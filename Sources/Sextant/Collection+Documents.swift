@@ -54,31 +54,7 @@ extension Collection {
     /// collection's write lock. A document whose text and title are unchanged is not embedded
     /// again; its metadata is updated.
     public func upsertTexts(_ documents: [TextDocument]) throws -> [TextDocumentResult] {
-        var seenIds = Set<[UInt8]>()
-        for doc in documents {
-            try Self.validateDocumentId(doc.id)
-            guard seenIds.insert(Array(doc.id.utf8)).inserted else {
-                throw SextantError(.invalidArgument, "document id '\(doc.id)' is given twice")
-            }
-            guard !doc.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                throw SextantError(.invalidArgument, "document '\(doc.id)' has no text")
-            }
-            guard !doc.text.utf8.contains(0) else {
-                throw SextantError(.invalidArgument, "document '\(doc.id)' contains a NUL character: send text without NUL bytes")
-            }
-        }
-        // The metadata as canonical JSON, each checked: a flat object of scalars and arrays of scalars.
-        var metadata: [String] = []
-        for doc in documents {
-            do {
-                metadata.append(JSONValue.object(try Metadata.validate(try JSONValue.parse(doc.metadataJSON),
-                                                                       context: "the metadata of document '\(doc.id)'")).serialized)
-            } catch let e as JSONSyntaxError {
-                throw SextantError(.invalidArgument, "the metadata of document '\(doc.id)' is not valid JSON (\(e))")
-            } catch {
-                throw SextantError.lifted(error)
-            }
-        }
+        let metadata = try Self.checked(documents.map { ($0.id, $0.text, $0.metadataJSON) })
         let chunker = Chunker(maxTokens: max(manifest.chunkTokens, 1), overlapTokens: manifest.overlapTokens) { [embedder] in
             embedder.tokenizer.tokenize($0).count
         }
@@ -115,6 +91,35 @@ extension Collection {
         }
         if !changes.isEmpty { try apply(changes, save: !pending.isEmpty) }
         return results.map { $0! }
+    }
+
+    /// Checks documents given directly (valid, distinct ids; text that is not empty and has no
+    /// NUL; metadata a flat object of scalars and arrays of scalars) and returns each one's
+    /// metadata as canonical JSON.
+    static func checked(_ documents: [(id: String, text: String, metadataJSON: String)]) throws -> [String] {
+        var seenIds = Set<[UInt8]>()
+        var metadata: [String] = []
+        for doc in documents {
+            try validateDocumentId(doc.id)
+            guard seenIds.insert(Array(doc.id.utf8)).inserted else {
+                throw SextantError(.invalidArgument, "document id '\(doc.id)' is given twice")
+            }
+            guard !doc.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw SextantError(.invalidArgument, "document '\(doc.id)' has no text")
+            }
+            guard !doc.text.utf8.contains(0) else {
+                throw SextantError(.invalidArgument, "document '\(doc.id)' contains a NUL character: send text without NUL bytes")
+            }
+            do {
+                metadata.append(JSONValue.object(try Metadata.validate(try JSONValue.parse(doc.metadataJSON),
+                                                                       context: "the metadata of document '\(doc.id)'")).serialized)
+            } catch let e as JSONSyntaxError {
+                throw SextantError(.invalidArgument, "the metadata of document '\(doc.id)' is not valid JSON (\(e))")
+            } catch {
+                throw SextantError.lifted(error)
+            }
+        }
+        return metadata
     }
 
     /// Removes the text document `doc:ID`; false if there is none.
@@ -209,15 +214,9 @@ extension Collection {
         guard modelSHA256.lowercased() == manifest.modelSHA256 else {
             throw SextantError(.modelMismatch, "the vectors were made with a model whose weights have sha256 \(modelSHA256.prefix(16))…; this collection's model \(manifest.modelName) has \(manifest.modelSHA256.prefix(16))… (sextant info prints it)")
         }
-        var seen = Set<[UInt8]>()
-        var metadata: [String] = []
+        let metadata = try Self.checked(documents.map { ($0.id, $0.text, $0.metadataJSON) })
         for (i, doc) in documents.enumerated() {
             let at = "document \(i + 1) ('\(doc.id)')"
-            try Self.validateDocumentId(doc.id)
-            guard seen.insert(Array(doc.id.utf8)).inserted else { throw SextantError(.invalidArgument, "\(at): the id is given twice") }
-            guard !doc.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, !doc.text.utf8.contains(0) else {
-                throw SextantError(.invalidArgument, "\(at): the text is empty or contains a NUL character")
-            }
             guard doc.vector.count == manifest.dimensions else {
                 throw SextantError(.invalidArgument, "\(at): the vector has \(doc.vector.count) dimensions; the collection's have \(manifest.dimensions)")
             }
@@ -225,13 +224,6 @@ extension Collection {
             let norm = doc.vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
             guard abs(norm - 1) <= 1e-3 else {
                 throw SextantError(.invalidArgument, "\(at): the vector has length \(norm), not 1 (the model's vectors are L2-normalized)")
-            }
-            do {
-                metadata.append(JSONValue.object(try Metadata.validate(try JSONValue.parse(doc.metadataJSON), context: "the metadata of \(at)")).serialized)
-            } catch let e as JSONSyntaxError {
-                throw SextantError(.invalidArgument, "the metadata of \(at) is not valid JSON (\(e))")
-            } catch {
-                throw SextantError.lifted(error)
             }
         }
         var stored = 0

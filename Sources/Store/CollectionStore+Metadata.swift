@@ -155,6 +155,18 @@ extension CollectionStore {
             live = set
             return set
         }
+        /// Adds the (chunk_lo, chunk_hi) rows of `select ... IN (values)`, one statement per 500 values.
+        func insertRanges(into set: inout ChunkSet, _ select: String, _ leading: [DatabaseValueConvertible],
+                          _ values: [DatabaseValueConvertible]) throws {
+            var start = 0
+            while start < values.count {
+                let part = values[start..<min(values.count, start + 500)]
+                start += part.count
+                let sql = select + " (" + repeatElement("?", count: part.count).joined(separator: ",") + ")"
+                let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(leading + Array(part)))
+                while let row = try rows.next() { set.insert(row[0], row[1]) }
+            }
+        }
         func eval(_ f: MetadataFilter) throws -> ChunkSet {
             switch f {
             case .and(let parts):
@@ -173,29 +185,22 @@ extension CollectionStore {
                     }
                     set.formUnion(try eval(p))
                 }
-                // Built-in columns: one statement per 500 values on the documents table.
+                // Built-in columns are columns of the documents table.
                 for key in equalities.keys where Metadata.columnFields.contains(key) {
                     let values = equalities.removeValue(forKey: key)!
-                    let args: [DatabaseValueConvertible] = values.compactMap { v in
+                    try insertRanges(into: &set, "SELECT chunk_lo, chunk_hi FROM documents WHERE \(key) IN", [], values.compactMap { v in
                         switch (v, key == "size") {
                         case (.string(let s), false): return key == "title" && s.isEmpty ? nil : s
                         case (.int(let i), true): return i
                         case (.double(let d), true): return d
                         default: return nil
                         }
-                    }
-                    var start = 0
-                    while start < args.count {
-                        let part = args[start..<min(args.count, start + 500)]
-                        start += part.count
-                        let sql = "SELECT chunk_lo, chunk_hi FROM documents WHERE \(key) IN (" + repeatElement("?", count: part.count).joined(separator: ",") + ")"
-                        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(Array(part)))
-                        while let row = try rows.next() { set.insert(row[0], row[1]) }
-                    }
+                    })
                 }
                 for (key, values) in equalities {
                     for kind in [Metadata.Kind.bool, .number, .string] {
-                        let args: [DatabaseValueConvertible] = values.compactMap { v in
+                        try insertRanges(into: &set, "SELECT chunk_lo, chunk_hi FROM document_fields WHERE key = ? AND type = \(kind.rawValue) AND value IN",
+                                         [key], values.compactMap { v in
                             switch (v, kind) {
                             case (.bool(let b), .bool): return b ? 1 : 0
                             case (.int(let i), .number): return i
@@ -203,16 +208,7 @@ extension CollectionStore {
                             case (.string(let s), .string): return s
                             default: return nil
                             }
-                        }
-                        var start = 0
-                        while start < args.count {
-                            let part = args[start..<min(args.count, start + 500)]
-                            start += part.count
-                            let sql = "SELECT chunk_lo, chunk_hi FROM document_fields WHERE key = ? AND type = \(kind.rawValue) AND value IN ("
-                                + repeatElement("?", count: part.count).joined(separator: ",") + ")"
-                            let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments([key] + Array(part)))
-                            while let row = try rows.next() { set.insert(row[0], row[1]) }
-                        }
+                        })
                     }
                 }
                 return set
