@@ -114,6 +114,8 @@ struct SearchBody: Decodable {
     var text: String?
     /// Whether hits carry their document's metadata (default true).
     var metadata: Bool?
+    /// Brute force over every (matching) chunk instead of the HNSW walk (default false).
+    var exact: Bool?
 }
 
 struct SearchResponse: Encodable {

@@ -34,6 +34,7 @@ let openAPIDocument = #"""
         "filter": {"type": "string", "description": "a GLOB over document paths"},
         "where": {"type": "object", "description": "a metadata filter, e.g. {\"year\": {\"$gte\": 2020}} (README: Metadata and filters)"},
         "metadata": {"type": "boolean", "default": true, "description": "whether hits carry their document's fields"},
+        "exact": {"type": "boolean", "default": false, "description": "brute force over every matching chunk instead of the HNSW walk (measures recall)"},
         "text": {"type": "string", "enum": ["snippet", "full", "none"], "default": "snippet", "description": "what text each hit carries"}}},
       "SearchHit": {"type": "object", "properties": {
         "rank": {"type": "integer"}, "score": {"type": "number"}, "path": {"type": "string"}, "chunk_id": {"type": "integer"},

@@ -153,7 +153,7 @@ struct Routes: Sendable {
         let filter = try body.where.map { try parseFilter($0, "where") }
         let searchRequest = SearchRequest(query: body.query, instruct: body.instruction, examples: examples, task: body.task,
                                           k: k, mode: mode, pathFilter: body.filter, filter: filter, text: text,
-                                          metadata: body.metadata ?? true)
+                                          metadata: body.metadata ?? true, exact: body.exact ?? false)
         // One call into the engine: the query is micro-batched with concurrent ones there.
         let hits = try await service.collection.search(searchRequest)
         return jsonResponse(SearchResponse(query: body.query, mode: modeName, k: k, hits: hits))

@@ -356,6 +356,19 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
                 let hits = parse(r)["hits"] as? [[String: Any]] ?? []
                 #expect(Set(hits.compactMap { $0["path"] as? String }) == ["doc:p", "doc:s"] && hits.allSatisfy { $0["metadata"] == nil })
             }
+            // exact: brute force gives the same filtered hits, in the same order, with the same scores.
+            var walked: [[String: Any]] = []
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "thrust", "mode": "dense", "where": ["team": "aero"]])) { r in
+                walked = parse(r)["hits"] as? [[String: Any]] ?? []
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "thrust", "mode": "dense", "where": ["team": "aero"], "exact": true])) { r in
+                let hits = parse(r)["hits"] as? [[String: Any]] ?? []
+                #expect(hits.count == 2 && hits.map { $0["path"] as? String } == walked.map { $0["path"] as? String })
+                #expect(zip(hits, walked).allSatisfy { abs(($0["score"] as? Double ?? 9) - ($1["score"] as? Double ?? -9)) < 1e-6 })
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "thrust", "exact": "yes"])) { r in
+                #expect(r.status == .badRequest)
+            }
             try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "bread", "where": ["n": 9223372036854775807 as Int64]])) { r in
                 #expect(text(r).contains("9223372036854775807") && (parse(r)["hits"] as? [Any])?.count == 1)
             }
