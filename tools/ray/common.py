@@ -1,0 +1,65 @@
+"""Shared helpers of the Ray tools: the sextant binary, errors, shard hashing, model fingerprint."""
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class UserError(Exception):
+    """A problem with the user's input or set-up: printed as one line, exit status 1."""
+
+
+def sextant_binary() -> str:
+    """The sextant binary: $SEXTANT_BIN, else <repo>/.build/release/sextant."""
+    path = os.environ.get("SEXTANT_BIN") or str(REPO / ".build/release/sextant")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        where = "$SEXTANT_BIN" if os.environ.get("SEXTANT_BIN") else "the default place"
+        raise UserError(f"no sextant binary at {path} ({where}): build it (swift build -c release) or set SEXTANT_BIN")
+    return os.path.abspath(path)
+
+
+def default_model() -> str:
+    """The model folder: $SEXTANT_MODEL, else <repo>/models/all-MiniLM-L6-v2."""
+    return os.environ.get("SEXTANT_MODEL") or str(REPO / "models/all-MiniLM-L6-v2")
+
+
+def model_fingerprint(model_dir: str) -> str:
+    """The model fingerprint sextant stores (Collection.fingerprint): the sha256 of the one
+    .safetensors file, or of the concatenated hex digests of several, sorted by name."""
+    folder = Path(model_dir)
+    names = sorted(p.name for p in folder.glob("*.safetensors")) if folder.is_dir() else []
+    if not names:
+        raise UserError(f"{model_dir}: no model here (no .safetensors weights)")
+
+    def digest(name: str) -> str:
+        h = hashlib.sha256()
+        with open(folder / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    if len(names) == 1:
+        return digest(names[0])
+    combined = hashlib.sha256()
+    for name in names:
+        combined.update(digest(name).encode())
+    return combined.hexdigest()
+
+
+def shard_of(doc_id: str, shards: int) -> int:
+    """The shard of a document: the first 8 bytes of sha256(id, UTF-8) as a big-endian integer, mod N."""
+    return int.from_bytes(hashlib.sha256(doc_id.encode("utf-8")).digest()[:8], "big") % shards
+
+
+def run_main(main) -> None:
+    """Runs main(); a UserError (or Ctrl-C) becomes one line on stderr and a non-zero exit."""
+    try:
+        main()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
