@@ -197,7 +197,9 @@ class EmbedWorker:
                 vectors = np.empty((n, v.shape[0]), dtype=np.float32)
             vectors[i] = v
         writer.join()
-        return {"row": np.asarray(rows, dtype=np.int64), "vector": vectors}
+        import ray
+        node = ray.get_runtime_context().get_node_id()
+        return {"row": np.asarray(rows, dtype=np.int64), "vector": vectors, "node": np.asarray([node] * n, dtype=object)}
 
     def __del__(self):
         try:
@@ -211,7 +213,7 @@ class EmbedWorker:
 def embed_documents(texts, binary, model, workers, threads, batch_size, crash_marker=None, progress=True):
     """Vectors of the texts (float32, row i for text i), embedded by `workers` Ray actors.
     Ray retries the batches of a worker that died; each row must come back (duplicates must be
-    identical), else this fails."""
+    identical), else this fails. Returns (vectors, rows returned twice, number of nodes used)."""
     import ray.data
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
@@ -230,9 +232,10 @@ def embed_documents(texts, binary, model, workers, threads, batch_size, crash_ma
         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads,
         fn_constructor_kwargs=dict(binary=binary, model=model, threads=threads, batch_lines=m,
                                    crash_marker=crash_marker))
-    vectors, seen = None, np.zeros(len(texts), dtype=np.int32)
+    vectors, seen, nodes = None, np.zeros(len(texts), dtype=np.int32), set()
     for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
         rows, vecs = batch["row"], np.asarray(batch["vector"], dtype=np.float32)
+        nodes.update(batch["node"])
         if vectors is None:
             vectors = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
         for r, v in zip(rows, vecs):
@@ -244,7 +247,7 @@ def embed_documents(texts, binary, model, workers, threads, batch_size, crash_ma
     if len(missing):
         raise RuntimeError(f"{len(missing)} of {len(texts)} documents came back without a vector (first: row {missing[0]})")
     duplicates = int((seen > 1).sum())
-    return vectors, duplicates
+    return vectors, duplicates, len(nodes)
 
 
 # MARK: Shards
@@ -323,9 +326,10 @@ def verify_shards(docs, shards, out, binary, model):
 
 
 def ingest(input_path, shards, out, workers=1, threads=1, batch_size=256, model=None, crash_marker=None,
-           progress=True):
-    """The whole job (Ray must be initialised): read, embed on Ray Data, build and check the shards.
-    Returns the manifest (also written to OUT/manifest.json)."""
+           progress=True, connect=None):
+    """The whole job: read and check the input, call connect() (which starts Ray, if given),
+    embed on Ray Data, build and check the shards. Returns the manifest (also written to
+    OUT/manifest.json). Bad input is a UserError before Ray starts."""
     binary = sextant_binary()
     model = os.path.abspath(model or default_model())
     sha = model_fingerprint(model)
@@ -337,8 +341,10 @@ def ingest(input_path, shards, out, workers=1, threads=1, batch_size=256, model=
     started = time.time()
     docs = read_documents(input_path)
     read_s = time.time() - started
+    if connect:
+        connect()
     t = time.time()
-    vectors, duplicates = embed_documents([d["text"] for d in docs], binary, model, workers, threads,
+    vectors, duplicates, nodes = embed_documents([d["text"] for d in docs], binary, model, workers, threads,
                                           batch_size, crash_marker, progress)
     embed_s = time.time() - t
     t = time.time()
@@ -350,7 +356,7 @@ def ingest(input_path, shards, out, workers=1, threads=1, batch_size=256, model=
         "documents": total, "shards": [str(out / f"shard-{s:02d}") for s in range(shards)],
         "documents_per_shard": [counts[f"shard-{s:02d}"] for s in range(shards)],
         "model": model, "model_sha256": sha, "dimensions": int(vectors.shape[1]),
-        "hash": "sha256(id)[:8] big-endian mod shards", "workers": workers, "threads_per_worker": threads,
+        "hash": "sha256(id)[:8] big-endian mod shards", "workers": workers, "threads_per_worker": threads, "nodes": nodes,
         "rows_returned_twice": duplicates,
         "seconds": {"read": round(read_s, 3), "embed": round(embed_s, 3), "import": round(import_s, 3),
                     "total": round(time.time() - started, 3)},
@@ -371,14 +377,10 @@ def main(argv=None):
     ap.add_argument("--address", help="Ray cluster address (e.g. auto); default: a local Ray")
     ap.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     a = ap.parse_args(argv)
-    sextant_binary()
-    if not Path(a.input).exists():
-        raise UserError(f"{a.input}: no such file or folder")
     from raycluster import init_ray
-    init_ray(a.address, a.num_cpus)
     try:
         m = ingest(a.input, a.shards, a.out, a.workers, a.threads_per_worker, a.batch_size, a.model,
-                   os.environ.get("SEXTANT_RAY_TEST_CRASH_ONCE"))
+                   os.environ.get("SEXTANT_RAY_TEST_CRASH_ONCE"), connect=lambda: init_ray(a.address, a.num_cpus))
     except UserError:
         raise
     except Exception as e:   # a worker's error arrives wrapped in Ray's traceback: keep its last line
