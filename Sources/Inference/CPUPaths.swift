@@ -31,6 +31,15 @@ public enum CPUPaths {
         }
     }
 
+    /// The int8 matrix products (`--precision int8`).
+    public static var int8GEMM: String {
+        switch sx_i8_path() {
+        case SX_I8_PATH_VNNI: return "AVX512_VNNI (vpdpbusd)"
+        case SX_I8_PATH_AVX2: return "AVX2 (vpmaddubsw)"
+        default: return "portable"
+        }
+    }
+
     /// Distances, int8 codes and the elementwise transformer kernels (compiler clones).
     public static var vectorKernels: String {
         switch sx_vector_level() {

@@ -13,7 +13,7 @@ struct CollectionOptions: ParsableArguments {
     @Option(help: "Model folder (default: the collection's own model; for a new collection $SEXTANT_MODEL, else models/all-MiniLM-L6-v2).")
     var model: String?
 
-    @Option(help: "f32 (default) or bf16 (BERT on AVX-512 BF16 CPUs: faster, cosine ~0.9999 to f32).")
+    @Option(help: "f32 (default), bf16 (faster on AVX-512 BF16 CPUs, cosine ~0.9999 to f32) or int8 (faster, cosine ~0.999 to f32).")
     var precision: String = "f32"
 
     var indexURL: URL {
@@ -33,7 +33,7 @@ func openCollection(_ directory: URL, model: String?, precision: String, chunkTo
         throw fail("\(directory.path) is not a collection yet: run sextant index FOLDER --index \(directory.path) first")
     }
     do {
-        guard let precision = Precision(rawValue: precision) else { throw fail("--precision must be f32 or bf16") }
+        guard let precision = Precision(rawValue: precision) else { throw fail("--precision must be f32, bf16 or int8") }
         return try Collection(directory: directory, model: model.map { URL(fileURLWithPath: $0) }, defaultModel: modelURL(nil),
                               chunkTokens: chunkTokens, overlapTokens: overlap, precision: precision, warn: warnLine)
     } catch let e as ExitCode {
@@ -379,10 +379,12 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Model folder (default: $SEXTANT_MODEL, else models/all-MiniLM-L6-v2).") var model: String?
     @Option(help: "dense, lexical or hybrid.") var mode: String = "dense"
     @Option(help: "Write the run (top 100 per query) in TREC format.") var runOut: String?
+    @Option(help: "f32 (default), bf16 or int8: the precision of the embedder's matrix products.") var precision: String = "f32"
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
         guard SearchMode(rawValue: mode) != nil else { throw ValidationError("--mode must be dense, lexical or hybrid") }
+        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be f32, bf16 or int8") }
     }
 
     func run() throws {
@@ -392,7 +394,7 @@ struct EvalCommand: ParsableCommand {
         let (result, run) = try attempt { () -> (EvaluationResult, [(query: String, docs: [(id: String, score: Double)])]) in
             // One chunk per document, cut at the model's limit, as the reference exact search embeds.
             let c = try Collection(directory: temp, model: modelURL(model), defaultModel: modelURL(nil),
-                                   chunkTokens: 0, overlapTokens: 0, warn: warnLine)
+                                   chunkTokens: 0, overlapTokens: 0, precision: try precisionOption(precision), warn: warnLine)
             return try c.evaluate(beir: URL(fileURLWithPath: beir), mode: SearchMode(rawValue: mode)!, progress: say)
         }
         if let runOut {

@@ -23,7 +23,7 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "GIRCSE refinement: generate K soft tokens and embed their mean hidden state (decoder models with an LM head).")
     var refine: Int?
 
-    @Option(help: "f32 (default, reference results) or bf16 (BERT models on AVX-512 BF16 CPUs: faster, cosine ~0.999 to f32).")
+    @Option(help: "f32 (default, reference results), bf16 (faster on AVX-512 BF16 CPUs, cosine ~0.9999 to f32) or int8 (faster, cosine ~0.999 to f32).")
     var precision: String = "f32"
 
     @Flag(help: "Read plain text lines instead of JSON lines.")
@@ -46,7 +46,7 @@ struct EmbedCommand: ParsableCommand {
 
     func validate() throws {
         if let r = refine, r < 1 { throw ValidationError("--refine must be at least 1") }
-        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be f32 or bf16") }
+        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be f32, bf16 or int8") }
         if let f = promptFormat, PromptFormat(rawValue: f) == nil {
             throw ValidationError("unknown --prompt-format '\(f)' (known: \(PromptFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
         }

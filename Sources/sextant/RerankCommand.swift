@@ -38,7 +38,7 @@ struct RerankCommand: ParsableCommand {
     @Option(help: "Model folder (default: $SEXTANT_MODEL, else models/all-MiniLM-L6-v2; with --index, the collection's model).")
     var model: String?
 
-    @Option(help: "f32 (default) or bf16 (BERT on AVX-512 BF16 CPUs: faster, cosine ~0.9999 to f32).")
+    @Option(help: "f32 (default), bf16 (faster on AVX-512 BF16 CPUs, cosine ~0.9999 to f32) or int8 (faster, cosine ~0.999 to f32).")
     var precision: String = "f32"
 
     @Option(help: "Rerank each query's top N documents; the rest follow in their original order (default 100).")
@@ -94,7 +94,7 @@ struct RerankCommand: ParsableCommand {
             }
         }
         if task != nil && index == nil { throw ValidationError("--task needs --index (tasks are saved in a collection)") }
-        if Precision(rawValue: precision) == nil { throw ValidationError("--precision must be f32 or bf16") }
+        if Precision(rawValue: precision) == nil { throw ValidationError("--precision must be f32, bf16 or int8") }
         if let n = topN, n < 1 { throw ValidationError("--top-n must be at least 1") }
         if let d = depth, d < 1 { throw ValidationError("--depth must be at least 1") }
         if let k = rrfK, !(k > 0 && k.isFinite) { throw ValidationError("--rrf-k must be a positive number") }

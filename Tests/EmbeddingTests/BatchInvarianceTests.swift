@@ -60,17 +60,18 @@ import Inference
         #expect(Self.bits(v[0]) == Self.bits(v[4]))
     }
 
-    /// bf16 linear layers (AVX-512 BF16 machines; elsewhere the f32 path again).
-    @Test func bertBF16VectorsAreBatchInvariant() throws {
+    /// bf16 linear layers (AVX-512 BF16 machines; elsewhere the f32 path again) and int8 ones.
+    @Test(arguments: [Precision.bf16, .int8])
+    func bertLowPrecisionVectorsAreBatchInvariant(_ precision: Precision) throws {
         let url = repoRoot.appendingPathComponent("fixtures/embeddings/all-MiniLM-L6-v2.golden.json")
         let golden = try JSONDecoder().decode(GoldenEmbeddings.self, from: Data(contentsOf: url))
         let texts = Array(Set(golden.cases.map(\.text))).sorted().prefix(120)
-        let bad = try Self.mismatches(texts: Array(texts)) { try Embedder(folder: defaultModel, threads: $0, precision: .bf16) }
-        #expect(bad.isEmpty, "\(bad.count) texts changed with the batch, e.g. \(bad.prefix(3))")
+        let bad = try Self.mismatches(texts: Array(texts)) { try Embedder(folder: defaultModel, threads: $0, precision: precision) }
+        #expect(bad.isEmpty, "\(precision): \(bad.count) texts changed with the batch, e.g. \(bad.prefix(3))")
     }
 
-    /// Decoders (Mistral, Llama, Qwen2, Qwen3): passages and instruction queries, f32 and bf16.
-    @Test(arguments: decoderNames, [Precision.f32, .bf16])
+    /// Decoders (Mistral, Llama, Qwen2, Qwen3): passages and instruction queries, f32, bf16 and int8.
+    @Test(arguments: decoderNames, [Precision.f32, .bf16, .int8])
     func decoderVectorsAreBatchInvariant(_ name: String, _ precision: Precision) throws {
         let (_, golden) = try loadDecoder(name)
         let folder = repoRoot.appendingPathComponent("fixtures/decoders/\(name)")
