@@ -10,7 +10,8 @@ model and metric). In hybrid mode (the default) each shard is asked for the dens
 lexical leg separately (k = max(k, 100), Sextant's own depth), each leg is merged across shards,
 and the legs are fused by reciprocal rank as Sextant does (k = 60, ties by first appearance,
 dense leg first). /v1/embeddings, /v1/rerank and /openapi.json go to one shard replica;
-GET /v1/documents/{id} asks every shard. A request whose replica dies is retried on another.
+GET /v1/documents/{id} asks every shard. A shard call whose replica dies is retried on another
+(the answer's X-Sextant-Retries header counts such retries).
 """
 import argparse
 import asyncio
@@ -166,22 +167,24 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
             self.shards = shards
             self.turn = itertools.count()
 
-        async def one(self, shard, method, path, body):
-            """A call to one replica of a shard; on a replica's death (or its server's), another try."""
+        async def one(self, shard, method, path, body, retried):
+            """A call to one replica of a shard; on a replica's death (or its server's), another
+            try. retried[0] counts the retries."""
             last = None
             for attempt in range(ATTEMPTS):
                 try:
                     return await self.shards[shard].call.remote(method, path, body)
                 except Exception as e:   # RayActorError, ActorUnavailableError, a dead server...
                     last = e
+                    retried[0] += 1
                     await asyncio.sleep(min(0.05 * 2 ** attempt, 1.0))
             raise ShardUnavailable(f"shard {shard} did not answer after {ATTEMPTS} tries: "
                                    f"{str(last).strip().splitlines()[-1] if str(last).strip() else type(last).__name__}")
 
-        async def all(self, method, path, bodies):
-            return await asyncio.gather(*(self.one(s, method, path, b) for s, b in bodies))
+        async def all(self, method, path, bodies, retried):
+            return await asyncio.gather(*(self.one(s, method, path, b, retried) for s, b in bodies))
 
-        async def search(self, raw):
+        async def search(self, raw, retried):
             n = len(self.shards)
             try:
                 body = json.loads(raw)
@@ -193,9 +196,9 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
                 depth = max(k, HYBRID_DEPTH)
                 legs = [dumps(dict(body, mode=m, k=depth)) for m in ("dense", "lexical")]
                 answers = await self.all("POST", "/v1/search", [(s, legs[0]) for s in range(n)] +
-                                         [(s, legs[1]) for s in range(n)])
+                                         [(s, legs[1]) for s in range(n)], retried)
             else:
-                answers = await self.all("POST", "/v1/search", [(s, raw) for s in range(n)])
+                answers = await self.all("POST", "/v1/search", [(s, raw) for s in range(n)], retried)
             for status, data in answers:
                 if status != 200:
                     return status, data   # a shard's error is the answer (the same on every shard)
@@ -208,8 +211,8 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
             hits = finish(merge_by_score([r["hits"] for r in results], k), k)
             return 200, dumps(dict(first, hits=hits))
 
-        async def document(self, path):
-            answers = await self.all("GET", path, [(s, None) for s in range(len(self.shards))])
+        async def document(self, path, retried):
+            answers = await self.all("GET", path, [(s, None) for s in range(len(self.shards))], retried)
             found = [a for a in answers if a[0] == 200]
             return found[0] if found else answers[0]
 
@@ -221,6 +224,7 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
                 path = path[len(root):] or "/"
                 raw = raw[len(root):] if raw.startswith(root) else path
             method = request.method
+            retried = [0]   # shard calls retried for this request (X-Sextant-Retries)
             try:
                 if api_key and path != "/health":
                     auth = request.headers.get("authorization", "")
@@ -230,19 +234,20 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
                 if path == "/health" and method == "GET":
                     status, data = 200, dumps({"status": "ok"})
                 elif path == "/v1/search" and method == "POST":
-                    status, data = await self.search(await request.body())
+                    status, data = await self.search(await request.body(), retried)
                 elif path in ("/v1/embeddings", "/v1/rerank") and method == "POST":
-                    status, data = await self.one(next(self.turn) % len(self.shards), "POST", path, await request.body())
+                    status, data = await self.one(next(self.turn) % len(self.shards), "POST", path, await request.body(), retried)
                 elif path == "/openapi.json" and method == "GET":
-                    status, data = await self.one(0, "GET", path, None)
+                    status, data = await self.one(0, "GET", path, None, retried)
                 elif path.startswith("/v1/documents/") and method == "GET":
-                    status, data = await self.document(raw)
+                    status, data = await self.document(raw, retried)
                 else:
                     status, data = 404, error_body("not_found", f"{method} {path}: the sharded router serves POST /v1/search, "
                                                    "/v1/embeddings, /v1/rerank, GET /v1/documents/{id}, /health, /openapi.json")
             except ShardUnavailable as e:
                 status, data = 503, error_body("shard_unavailable", str(e))
-            return Response(data, status_code=status, media_type="application/json")
+            headers = {"X-Sextant-Retries": str(retried[0])} if retried[0] else None
+            return Response(data, status_code=status, media_type="application/json", headers=headers)
 
     shards = [Shard.options(name=f"shard-{i}", num_replicas=replicas, ray_actor_options={"num_cpus": replica_cpus})
               .bind(d) for i, d in enumerate(dirs)]
