@@ -33,9 +33,10 @@ HYBRID_DEPTH = 100    # Sextant's depth of each hybrid leg: max(k, 100) (Collect
 MAX_K = 1000          # sextant serve's limit on k
 ATTEMPTS = 8          # tries of one shard call (replica deaths) before a 503
 
-# Keeps `sextant serve` alive exactly as long as the replica: the shell waits on a pipe from the
-# replica and kills the server when it closes (also when the replica is killed with SIGKILL).
-WRAPPER = '"$@" & child=$!; trap "kill $child 2>/dev/null" EXIT HUP TERM; read -r _; kill $child 2>/dev/null; wait $child'
+# `sextant serve` is a direct child of its replica, so Ray ends it with the replica (the raylet
+# kills a dead worker's children, also after ray.kill). As a second guard, a watchdog shell
+# waits on a pipe from the replica and kills the server when the pipe closes.
+WATCHDOG = 'read -r _; kill "$0" 2>/dev/null'
 
 
 def dumps(value):
@@ -121,8 +122,8 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
             cmd = [binary, "serve", "--index", index, "--host", "127.0.0.1", "--port", "0"]
             if model:
                 cmd += ["--model", model]
-            self.proc = subprocess.Popen(["sh", "-c", WRAPPER, "sextant-shard"] + cmd, stdin=subprocess.PIPE,
-                                         stdout=self.log, stderr=self.log, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+            self.watchdog = subprocess.Popen(["sh", "-c", WATCHDOG, str(self.proc.pid)], stdin=subprocess.PIPE)
             self.port, deadline = None, time.time() + 120
             while self.port is None:
                 text = Path(self.log.name).read_text(errors="replace")
@@ -153,8 +154,9 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
 
         def __del__(self):
             try:
-                self.proc.stdin.close()   # the wrapper then stops the server
+                self.proc.terminate()
                 self.proc.wait(timeout=5)
+                self.watchdog.stdin.close()
                 os.unlink(self.log.name)
             except Exception:
                 pass

@@ -332,14 +332,18 @@ def test_kill_a_replica_mid_run():
           f"{sum(1 for n in retried if n)} answered after a retry on another replica ({time.time() - t:.1f} s)")
     assert not failures, failures[:3]
     # The killed replica's sextant serve went with it; Serve started a replacement.
-    for _ in range(100):
-        running = subprocess.run(["pgrep", "-f", f"^{BIN} serve --index {WORK}/run-a/shard-00 "],
-                                 capture_output=True, text=True).stdout.split()
-        if len(running) == 2 and len(replica_names("sharded#shard-0#")) == 2:
+    from ray import serve
+    for _ in range(150):
+        healthy = serve.status().applications["sharded"].deployments["shard-0"].status == "HEALTHY"
+        if healthy and len(replica_names("sharded#shard-0#")) == 2:
             break
         time.sleep(0.2)
-    print(f"    afterwards: {len(running)} sextant serve processes on shard 0, {len(replica_names('sharded#shard-0#'))} replicas")
-    assert len(running) == 2
+    time.sleep(1)
+    running = subprocess.run(["pgrep", "-f", f"^{BIN} serve --index {WORK}/run-a/shard-00 "],
+                             capture_output=True, text=True).stdout.split()
+    print(f"    afterwards: shard 0 healthy again with {len(replica_names('sharded#shard-0#'))} replicas, "
+          f"{len(running)} sextant serve processes on it")
+    assert len(running) == 2, "the killed replica's sextant serve is still running (or none replaced it)"
 
 
 # MARK: A simulated two-node cluster
