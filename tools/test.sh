@@ -8,3 +8,5 @@ cd "$(dirname "$0")/.."
 SEXTANT_SKIP_BUILD=1 tools/setup.sh
 swift build -c release --build-tests -Xswiftc -enable-testing
 swift test -c release -Xswiftc -enable-testing --skip-build "$@"
+# The Ray tools (bulk ingest, sharded serving) in local mode; makes their pinned venv on first use.
+tools/ray/test.sh
