@@ -57,10 +57,9 @@ def main():
     import serve as sharded
     from raycluster import init_ray
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"corpus {corpus} ({sum(1 for _ in open(corpus / 'corpus.jsonl'))} documents, {len(queries)} queries); "
-          f"CPU {cpu}, {os.cpu_count()} cores; model {Path(model).name}; work folder {work}", flush=True)
-
     docs = ingest.read_documents(corpus)
+    print(f"corpus {corpus} ({len(docs)} documents, {len(queries)} queries); "
+          f"CPU {cpu}, {os.cpu_count()} cores; model {Path(model).name}; work folder {work}", flush=True)
     lines = "".join(json.dumps({"text": d["text"]}) + "\n" for d in docs).encode()
     t = time.time()
     subprocess.run([binary, "embed", "--threads", "2", "--model", model], input=lines, capture_output=True, check=True)

@@ -7,7 +7,7 @@ N shard collections by a hash of the document id.
 Input: JSON lines {"id" (or "_id"), "text", "title"?, "metadata"?}, a BEIR folder (its
 corpus.jsonl), or a folder of text files (.txt, .md, .markdown, .rst; the id is the relative
 path). As `sextant index` does with JSON lines, a record with a title is stored and embedded as
-title + ". " + text. Output: DIR/shard-00 ... (ordinary Sextant collections, each document
+title + ". " + text; records with neither text nor title are skipped (a warning). Output: DIR/shard-00 ... (ordinary Sextant collections, each document
 doc:ID with one chunk), DIR/vectors/shard-XX.{jsonl,npy} (what was imported) and
 DIR/manifest.json. Every id is checked to be in exactly one shard at the end.
 """
@@ -55,8 +55,9 @@ def _check_text(text, where):
 
 
 def read_jsonl(path):
-    """Documents of a JSON lines file: [{id, text, title, metadata}], title folded into the text."""
-    docs = []
+    """Documents of a JSON lines file: [{id, text, title, metadata}], title folded into the text.
+    Records whose text and title are empty are skipped with a warning."""
+    docs, empty = [], []
     try:
         f = open(path, encoding="utf-8")
     except OSError as e:
@@ -74,10 +75,14 @@ def read_jsonl(path):
                 if not isinstance(record, dict):
                     raise UserError(f"{where}: expected an object {{\"id\", \"text\"}}")
                 doc_id = _check_id(record.get("id", record.get("_id")), where)
-                text = _check_text(record.get("text"), where)
+                text = record.get("text")
                 title = record.get("title") or ""
                 if not isinstance(title, str):
                     raise UserError(f"{where}: \"title\" must be a string")
+                if isinstance(text, str) and not text.strip() and not title.strip():
+                    empty.append(doc_id)   # nothing to embed or search (sextant index skips these too)
+                    continue
+                text = _check_text(text, where)
                 metadata = record.get("metadata", {})
                 if not isinstance(metadata, dict):
                     raise UserError(f"{where}: \"metadata\" must be an object")
@@ -85,6 +90,9 @@ def read_jsonl(path):
                              "title": title, "metadata": metadata})
         except UnicodeDecodeError:
             raise UserError(f"{path}: not UTF-8 text")
+    if empty:
+        print(f"warning: {path}: {len(empty)} record(s) without text skipped (ids {', '.join(empty[:10])}"
+              f"{', ...' if len(empty) > 10 else ''})", file=sys.stderr)
     return docs
 
 

@@ -137,16 +137,19 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
                     time.sleep(0.05)
             self.session = None
 
-        async def call(self, method, path, body):
-            """Forwards one request; returns (status, body bytes)."""
+        async def call(self, method, path, bodies):
+            """Forwards requests with these bodies (None: none) at once; returns [(status, body bytes)]."""
             import aiohttp
             import yarl
             if self.session is None:
                 self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
-            headers = {"Content-Type": "application/json"} if body is not None else {}
             url = yarl.URL(f"http://127.0.0.1:{self.port}{path}", encoded=True)   # path as the client sent it
-            async with self.session.request(method, url, data=body, headers=headers) as r:
-                return r.status, await r.read()
+
+            async def one(body):
+                headers = {"Content-Type": "application/json"} if body is not None else {}
+                async with self.session.request(method, url, data=body, headers=headers) as r:
+                    return r.status, await r.read()
+            return await asyncio.gather(*(one(b) for b in bodies))
 
         def check_health(self):
             if self.proc.poll() is not None:
@@ -169,13 +172,13 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
             self.shards = shards
             self.turn = itertools.count()
 
-        async def one(self, shard, method, path, body, retried):
-            """A call to one replica of a shard; on a replica's death (or its server's), another
-            try. retried[0] counts the retries."""
+        async def one(self, shard, method, path, bodies, retried):
+            """A call to one replica of a shard (one request per body: [(status, data)]); on a
+            replica's death (or its server's), another try. retried[0] counts the retries."""
             last = None
             for attempt in range(ATTEMPTS):
                 try:
-                    return await self.shards[shard].call.remote(method, path, body)
+                    return await self.shards[shard].call.remote(method, path, bodies)
                 except Exception as e:   # RayActorError, ActorUnavailableError, a dead server...
                     last = e
                     retried[0] += 1
@@ -184,7 +187,8 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
                                    f"{str(last).strip().splitlines()[-1] if str(last).strip() else type(last).__name__}")
 
         async def all(self, method, path, bodies, retried):
-            return await asyncio.gather(*(self.one(s, method, path, b, retried) for s, b in bodies))
+            """The same requests (one per body) to every shard: [[(status, data)] per shard]."""
+            return await asyncio.gather(*(self.one(s, method, path, bodies, retried) for s in range(len(self.shards))))
 
         async def search(self, raw, retried):
             n = len(self.shards)
@@ -197,10 +201,10 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
                 k = wanted_k(body)
                 depth = max(k, HYBRID_DEPTH)
                 legs = [dumps(dict(body, mode=m, k=depth)) for m in ("dense", "lexical")]
-                answers = await self.all("POST", "/v1/search", [(s, legs[0]) for s in range(n)] +
-                                         [(s, legs[1]) for s in range(n)], retried)
+                per_shard = await self.all("POST", "/v1/search", legs, retried)
+                answers = [a[0] for a in per_shard] + [a[1] for a in per_shard]   # dense legs, then lexical
             else:
-                answers = await self.all("POST", "/v1/search", [(s, raw) for s in range(n)], retried)
+                answers = [a[0] for a in await self.all("POST", "/v1/search", [raw], retried)]
             for status, data in answers:
                 if status != 200:
                     return status, data   # a shard's error is the answer (the same on every shard)
@@ -214,7 +218,7 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
             return 200, dumps(dict(first, hits=hits))
 
         async def document(self, path, retried):
-            answers = await self.all("GET", path, [(s, None) for s in range(len(self.shards))], retried)
+            answers = [a[0] for a in await self.all("GET", path, [None], retried)]
             found = [a for a in answers if a[0] == 200]
             return found[0] if found else answers[0]
 
@@ -238,9 +242,9 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
                 elif path == "/v1/search" and method == "POST":
                     status, data = await self.search(await request.body(), retried)
                 elif path in ("/v1/embeddings", "/v1/rerank") and method == "POST":
-                    status, data = await self.one(next(self.turn) % len(self.shards), "POST", path, await request.body(), retried)
+                    status, data = (await self.one(next(self.turn) % len(self.shards), "POST", path, [await request.body()], retried))[0]
                 elif path == "/openapi.json" and method == "GET":
-                    status, data = await self.one(0, "GET", path, None, retried)
+                    status, data = (await self.one(0, "GET", path, [None], retried))[0]
                 elif path.startswith("/v1/documents/") and method == "GET":
                     status, data = await self.document(raw, retried)
                 else:
