@@ -5,7 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="$here/.venv"
-stamp="$venv/.sextant-ready-1"
+stamp="$venv/.sextant-ready-2"
 if [ ! -f "$stamp" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip >&2
@@ -13,7 +13,7 @@ if [ ! -f "$stamp" ]; then
   if ! "$venv/bin/pip" install -q "torch==2.13.0+cpu" >&2; then
     "$venv/bin/pip" install -q torch >&2
   fi
-  "$venv/bin/pip" install -q sentence-transformers transformers tokenizers safetensors numpy >&2
+  "$venv/bin/pip" install -q sentence-transformers transformers tokenizers safetensors numpy sentencepiece protobuf >&2
   touch "$stamp"
 fi
 echo "$venv/bin/python"
