@@ -15,7 +15,7 @@ import argparse
 import json
 import math
 import os
-import shutil
+import re
 import subprocess
 import sys
 import tempfile
@@ -157,7 +157,7 @@ class EmbedWorker:
         self.log = tempfile.NamedTemporaryFile(prefix="sextant-embed-", suffix=".log", delete=False)
         self.cmd = [binary, "embed", "--model", model, "--threads", str(threads), "--batch-lines", str(batch_lines)]
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
-        self.truncated = 0
+        self.log_offset = 0
 
     def _failure(self, what):
         self.proc.kill()
@@ -207,7 +207,18 @@ class EmbedWorker:
         writer.join()
         import ray
         node = ray.get_runtime_context().get_node_id()
-        return {"row": np.asarray(rows, dtype=np.int64), "vector": vectors, "node": np.asarray([node] * n, dtype=object)}
+        truncated = np.zeros(n, dtype=np.int64)   # the batch's count, on its first row
+        truncated[0] = self._truncated()
+        return {"row": np.asarray(rows, dtype=np.int64), "vector": vectors, "node": np.asarray([node] * n, dtype=object),
+                "truncated": truncated}
+
+    def _truncated(self):
+        """Inputs sextant embed truncated at the model's limit since the last call (from its warnings)."""
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            f.seek(self.log_offset)
+            text = f.read()
+            self.log_offset = f.tell()
+        return sum(int(m) for m in re.findall(r"warning: (\d+) input\(s\) reached the limit", text))
 
     def __del__(self):
         try:
@@ -221,7 +232,8 @@ class EmbedWorker:
 def embed_documents(texts, binary, model, workers, threads, batch_size, crash_marker=None, progress=True):
     """Vectors of the texts (float32, row i for text i), embedded by `workers` Ray actors.
     Ray retries the batches of a worker that died; each row must come back (duplicates must be
-    identical), else this fails. Returns (vectors, rows returned twice, number of nodes used)."""
+    identical), else this fails. Returns (vectors, rows returned twice, number of nodes used,
+    number of texts truncated at the model's token limit)."""
     import ray.data
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
@@ -240,10 +252,11 @@ def embed_documents(texts, binary, model, workers, threads, batch_size, crash_ma
         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads,
         fn_constructor_kwargs=dict(binary=binary, model=model, threads=threads, batch_lines=m,
                                    crash_marker=crash_marker))
-    vectors, seen, nodes = None, np.zeros(len(texts), dtype=np.int32), set()
+    vectors, seen, nodes, truncated = None, np.zeros(len(texts), dtype=np.int32), set(), 0
     for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
         rows, vecs = batch["row"], np.asarray(batch["vector"], dtype=np.float32)
         nodes.update(batch["node"])
+        truncated += int(batch["truncated"].sum())
         if vectors is None:
             vectors = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
         for r, v in zip(rows, vecs):
@@ -255,7 +268,7 @@ def embed_documents(texts, binary, model, workers, threads, batch_size, crash_ma
     if len(missing):
         raise RuntimeError(f"{len(missing)} of {len(texts)} documents came back without a vector (first: row {missing[0]})")
     duplicates = int((seen > 1).sum())
-    return vectors, duplicates, len(nodes)
+    return vectors, duplicates, len(nodes), truncated
 
 
 # MARK: Shards
@@ -352,7 +365,7 @@ def ingest(input_path, shards, out, workers=1, threads=1, batch_size=256, model=
     if connect:
         connect()
     t = time.time()
-    vectors, duplicates, nodes = embed_documents([d["text"] for d in docs], binary, model, workers, threads,
+    vectors, duplicates, nodes, truncated = embed_documents([d["text"] for d in docs], binary, model, workers, threads,
                                           batch_size, crash_marker, progress)
     embed_s = time.time() - t
     t = time.time()
@@ -365,7 +378,7 @@ def ingest(input_path, shards, out, workers=1, threads=1, batch_size=256, model=
         "documents_per_shard": [counts[f"shard-{s:02d}"] for s in range(shards)],
         "model": model, "model_sha256": sha, "dimensions": int(vectors.shape[1]),
         "hash": "sha256(id)[:8] big-endian mod shards", "workers": workers, "threads_per_worker": threads, "nodes": nodes,
-        "rows_returned_twice": duplicates,
+        "rows_returned_twice": duplicates, "truncated_at_model_limit": truncated,
         "seconds": {"read": round(read_s, 3), "embed": round(embed_s, 3), "import": round(import_s, 3),
                     "total": round(time.time() - started, 3)},
     }
@@ -397,6 +410,9 @@ def main(argv=None):
     print(f"ingested {m['documents']} documents into {len(m['shards'])} shards "
           f"({', '.join(map(str, m['documents_per_shard']))}) in {m['seconds']['total']} s; "
           f"embedding {m['seconds']['embed']} s ({m['documents'] / m['seconds']['embed']:.1f} documents/s)")
+    if m["truncated_at_model_limit"]:
+        print(f"note: {m['truncated_at_model_limit']} documents reach the model's token limit (max_seq_length): their "
+              "vectors cover only that many first tokens; the whole text is stored and searched lexically", file=sys.stderr)
     for s in m["shards"]:
         print(s)
 

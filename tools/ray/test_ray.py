@@ -154,6 +154,22 @@ def test_cli_errors():
     assert not (WORK / "o2").exists()
 
 
+def test_merge_functions():
+    """The router's merging, on hand-made hits (no Ray)."""
+    import serve as sharded
+    h = lambda cid, score: {"chunk_id": cid, "score": score, "path": f"doc:{cid}", "rank": 0}
+    merged = sharded.merge_by_score([[h(1, 0.9), h(2, 0.5)], [h(1, 0.7), h(3, 0.5)]], 3)
+    assert [(m["_key"], m["score"]) for m in merged] == [((0, 1), 0.9), ((1, 1), 0.7), ((0, 2), 0.5)]  # tie: shard 0 first
+    # Hybrid: d in both legs wins; a (dense 1st) and c (lexical 1st) tie and keep first appearance (dense first).
+    dense = [[h(10, 0.9), h(11, 0.8)], [h(12, 0.1)]]
+    lexical = [[h(13, 9.0), h(11, 5.0)], []]
+    fused = sharded.fuse_hybrid(dense, lexical, 10)
+    assert [f["chunk_id"] for f in fused] == [11, 10, 13, 12]
+    assert fused[0]["score"] == 1 / 62 + 1 / 62 and fused[1]["score"] == fused[2]["score"] == 1 / 61
+    assert [f["rank"] for f in fused] == [1, 2, 3, 4] and "_key" not in fused[0]
+    assert sharded.wanted_k({"k": True}) is None and sharded.wanted_k({}) == 10 and sharded.wanted_k({"k": 1001}) is None
+
+
 def test_reference():
     docs, queries = corpus()
     texts = [f"{d['title']}. {d['text']}" if d.get("title") else d["text"] for d in docs]
@@ -400,7 +416,7 @@ def start_sextant_serve_import(index, docs):
 
 
 def main():
-    tests = [test_cli_errors, test_reference, test_ingest, test_ingest_with_a_worker_killed, test_serve_start,
+    tests = [test_cli_errors, test_merge_functions, test_reference, test_ingest, test_ingest_with_a_worker_killed, test_serve_start,
              test_exact_merge_equals_single, test_hnsw_recall, test_hybrid_fusion_matches_sextant,
              test_same_shapes_and_errors, test_kill_a_replica_mid_run, test_two_node_cluster]
     passed = failed = 0
