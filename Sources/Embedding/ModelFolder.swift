@@ -53,7 +53,9 @@ public struct ModelFolder: @unchecked Sendable {   // `config` ([String: Any] fr
         self.pooling = pooling
         self.normalize = normalize
 
-        let maxPositions = config["max_position_embeddings"] as? Int ?? 512
+        // RoBERTa-family tables reserve padding_idx + 1 rows before the first position.
+        isRoberta = ["xlm-roberta", "roberta"].contains(modelType)
+        let maxPositions = (config["max_position_embeddings"] as? Int ?? 512) - (isRoberta ? (config["pad_token_id"] as? Int ?? 1) + 1 : 0)
         // Decoders: at most 8192 tokens by default (attention memory and CPU time grow with it).
         var maxLength = isDecoder ? min(maxPositions, 8192) : maxPositions
         if let st = try Self.json(url.appendingPathComponent("sentence_bert_config.json")),
@@ -74,6 +76,8 @@ public struct ModelFolder: @unchecked Sendable {   // `config` ([String: Any] fr
 
     /// Whether `config.json` describes a decoder-only LLM.
     public let isDecoder: Bool
+    /// Whether it is an XLM-RoBERTa / RoBERTa encoder (BERT with offset positions).
+    public let isRoberta: Bool
     /// The prompt format detected from the folder (name, prompts).
     public let promptFormat: PromptFormat
     /// Whether inputs end with the EOS token (last-token pooling).
@@ -146,10 +150,10 @@ public struct ModelFolder: @unchecked Sendable {   // `config` ([String: Any] fr
 
     /// Builds the transformer that `config.json` names.
     func loadModel(precision: Precision = .f32) throws -> EmbeddingModel {
-        let isBert = modelType == "bert" || architectures.contains { $0.hasPrefix("Bert") }
+        let isBert = modelType == "bert" || isRoberta || architectures.contains { $0.hasPrefix("Bert") }
         guard isBert || isDecoder else {
             let named = architectures.isEmpty ? "model_type '\(modelType)'" : "architecture \(architectures.joined(separator: ", "))"
-            throw EmbeddingError(.unsupportedModel, "\(configPath): \(named) is not supported (supported: BERT encoders; "
+            throw EmbeddingError(.unsupportedModel, "\(configPath): \(named) is not supported (supported: BERT and XLM-RoBERTa encoders; "
                 + "decoders \(DecoderModel.supportedArchitectures.joined(separator: ", ")))")
         }
         let weights = try WeightStore(folder: url)

@@ -1,13 +1,21 @@
 import CKernels
 import Foundation
 
-/// A BERT encoder (`BertModel` in transformers): absolute positions, post-layer-norm blocks,
+/// A BERT encoder (`BertModel` in transformers; also `XLMRobertaModel`/`RobertaModel`, which
+/// differ only in their position ids and names): absolute positions, post-layer-norm blocks,
 /// exact-erf GELU. Sequences of a batch are packed end to end with no padding; attention and
 /// the matrix products run per sequence, so a batch gives bit for bit what each sequence alone would.
 public final class BertModel: EmbeddingModel, Sendable {
     public let hiddenSize: Int
+    /// The longest sequence (the position table, less the rows RoBERTa reserves).
     public let maxPositions: Int
     public let vocabSize: Int
+    /// The position id of a sequence's first token: 0 for BERT, padding index + 1 for RoBERTa.
+    let positionOffset: Int
+    /// RoBERTa's padding token: it takes the padding position and does not advance the count.
+    let paddingToken: Int32?
+    /// The classification head of a `…ForSequenceClassification` checkpoint, if it has one.
+    public let classifier: ClassifierHead?
     let heads: Int
     let intermediateSize: Int
     let eps: Float
@@ -39,7 +47,16 @@ public final class BertModel: EmbeddingModel, Sendable {
         hiddenSize = h
         heads = try c.int("num_attention_heads")
         intermediateSize = try c.int("intermediate_size")
-        maxPositions = try c.int("max_position_embeddings")
+        let positions = try c.int("max_position_embeddings")
+        // RoBERTa-family models number positions from padding_idx + 1 (XLM-R: 2).
+        let modelType = c.string("model_type") ?? ""
+        let roberta = ["xlm-roberta", "roberta"].contains(modelType)
+        positionOffset = roberta ? (config["pad_token_id"] as? Int ?? 1) + 1 : 0
+        paddingToken = roberta ? Int32(config["pad_token_id"] as? Int ?? 1) : nil
+        guard positions > positionOffset else {
+            throw InferenceError(.badConfig, "\(configPath): max_position_embeddings \(positions) leaves no positions after the offset \(positionOffset)")
+        }
+        maxPositions = positions - positionOffset
         eps = Float(c.double("layer_norm_eps", default: 1e-12))
         let layerCount = try c.int("num_hidden_layers")
         let vocab = try c.int("vocab_size")
@@ -56,14 +73,13 @@ public final class BertModel: EmbeddingModel, Sendable {
             throw InferenceError(.unsupportedArchitecture, "\(configPath): position_embedding_type '\(pos)' is not supported (supported: absolute)")
         }
 
-        // Checkpoints saved from task heads prefix the encoder's names with "bert.".
-        let prefix = weights.contains("embeddings.word_embeddings.weight") ? ""
-            : weights.contains("bert.embeddings.word_embeddings.weight") ? "bert." : ""
+        // Checkpoints saved from task heads prefix the encoder's names with "bert." or "roberta.".
+        let prefix = ["", "bert.", "roberta."].first { weights.contains($0 + "embeddings.word_embeddings.weight") } ?? ""
         func t(_ name: String, _ shape: [Int]) throws -> FloatTensor {
             try weights.floats(prefix + name, shape: shape)
         }
         wordEmbeddings = try t("embeddings.word_embeddings.weight", [vocab, h])
-        positionEmbeddings = try t("embeddings.position_embeddings.weight", [maxPositions, h])
+        positionEmbeddings = try t("embeddings.position_embeddings.weight", [positions, h])
         tokenTypeEmbeddings = try t("embeddings.token_type_embeddings.weight", [typeVocab, h])
         embeddingNorm = (try t("embeddings.LayerNorm.weight", [h]), try t("embeddings.LayerNorm.bias", [h]))
 
@@ -91,9 +107,38 @@ public final class BertModel: EmbeddingModel, Sendable {
                 outputNorm: (try t(p + "output.LayerNorm.weight", [h]), try t(p + "output.LayerNorm.bias", [h]))))
         }
         self.layers = layers
+        classifier = try ClassifierHead(config: config, configPath: configPath, weights: weights, hidden: h, encoderPrefix: prefix)
     }
 
     public func encode(_ sequences: [[Int32]], pooling: Pooling, scratch: Scratch, output: UnsafeMutablePointer<Float>, threads: Int) {
+        forward(sequences, typeIds: nil, scratch: scratch, threads: threads) { x in
+            var begin = 0
+            for (i, seq) in sequences.enumerated() {
+                pooling.pool(x + begin * hiddenSize, length: seq.count, dims: hiddenSize, into: output + i * hiddenSize)
+                begin += seq.count
+            }
+        }
+    }
+
+    /// The classifier's logits for each sequence (`…ForSequenceClassification`): `labels` floats
+    /// per sequence, from the first token's final hidden state. `typeIds` as the tokenizer's pair
+    /// template gives them (BERT: 0 for the query, 1 for the passage).
+    public func classify(_ sequences: [[Int32]], typeIds: [[Int32]], scratch: Scratch, threads: Int) -> [[Float]] {
+        guard let classifier else { preconditionFailure("classify on a model without a classification head") }
+        var logits: [[Float]] = []
+        forward(sequences, typeIds: typeIds, scratch: scratch, threads: threads) { x in
+            var begin = 0
+            for seq in sequences {
+                logits.append(classifier.apply(x + begin * hiddenSize))
+                begin += seq.count
+            }
+        }
+        return logits
+    }
+
+    /// Runs the encoder and hands the final hidden states (packed rows) to `finish`.
+    private func forward(_ sequences: [[Int32]], typeIds: [[Int32]]?, scratch: Scratch, threads: Int,
+                         finish: (UnsafeMutablePointer<Float>) -> Void) {
         let h = hiddenSize, inter = intermediateSize
         let total = sequences.reduce(0) { $0 + $1.count }
         let lengths = sequences.map(\.count)
@@ -108,14 +153,21 @@ public final class BertModel: EmbeddingModel, Sendable {
         let hidden = scratch.buffer(4, count: total * inter)
         let scores = scratch.buffer(5, count: longest * longest)
 
-        // Embeddings: word + position + token type 0, then layer norm.
+        // Embeddings: word + position + token type (0 unless given), then layer norm.
         var row = 0
-        for seq in sequences {
+        let typeRows = tokenTypeEmbeddings.shape[0]
+        for (s, seq) in sequences.enumerated() {
+            var counted = 0   // RoBERTa: tokens other than padding so far
             for (pos, id) in seq.enumerated() {
                 let dst = x + (row + pos) * h
                 let word = wordEmbeddings.pointer + Int(id) * h
-                let position = positionEmbeddings.pointer + pos * h
-                let type = tokenTypeEmbeddings.pointer
+                var positionId = pos + positionOffset
+                if let pad = paddingToken {
+                    if id == pad { positionId = Int(pad) } else { counted += 1; positionId = Int(pad) + counted }
+                }
+                let position = positionEmbeddings.pointer + positionId * h
+                let typeId = min(Int(typeIds?[s][pos] ?? 0), typeRows - 1)
+                let type = tokenTypeEmbeddings.pointer + typeId * h
                 for c in 0..<h { dst[c] = word[c] + position[c] + type[c] }
             }
             row += seq.count
@@ -154,10 +206,56 @@ public final class BertModel: EmbeddingModel, Sendable {
             swap(&x, &y)
         }
 
-        var begin = 0
-        for (i, seq) in sequences.enumerated() {
-            pooling.pool(x + begin * h, length: seq.count, dims: h, into: output + i * h)
-            begin += seq.count
+        finish(x)
+    }
+}
+
+/// The classification head of a BERT-family `…ForSequenceClassification` model: a dense layer
+/// with tanh on the first token's hidden state (BERT's pooler, or XLM-R's `classifier.dense`),
+/// then a linear layer to the labels (`classifier` / `classifier.out_proj`).
+public struct ClassifierHead: Sendable {
+    /// Number of labels (logits per sequence).
+    public let labels: Int
+    /// `config.json`'s `id2label` names in label order (empty when it has none).
+    public let labelNames: [String]
+    let dense: (weight: FloatTensor, bias: FloatTensor)
+    let out: (weight: FloatTensor, bias: FloatTensor)
+
+    /// The head in `weights`, or nil when the checkpoint has none (a plain encoder).
+    init?(config: [String: Any], configPath: String, weights: WeightStore, hidden h: Int, encoderPrefix: String) throws {
+        let names: (dense: String, out: String)
+        if weights.contains("classifier.out_proj.weight") {
+            names = ("classifier.dense", "classifier.out_proj")
+        } else if weights.contains("classifier.weight") {
+            names = (encoderPrefix + "pooler.dense", "classifier")
+        } else {
+            return nil
+        }
+        guard let outShape = weights.shape(of: names.out + ".weight"), outShape.count == 2, outShape[1] == h, outShape[0] > 0 else {
+            throw InferenceError(.badConfig, "\(configPath): \(names.out).weight is not a [labels, \(h)] matrix")
+        }
+        labels = outShape[0]
+        dense = (try weights.floats(names.dense + ".weight", shape: [h, h]), try weights.floats(names.dense + ".bias", shape: [h]))
+        out = (try weights.floats(names.out + ".weight", shape: [labels, h]), try weights.floats(names.out + ".bias", shape: [labels]))
+        let id2label = config["id2label"] as? [String: Any] ?? [:]
+        labelNames = (0..<labels).compactMap { id2label[String($0)] as? String }
+    }
+
+    /// The logits of one sequence from its first token's hidden state (in f64 sums; tiny work).
+    func apply(_ first: UnsafePointer<Float>) -> [Float] {
+        let h = dense.bias.shape[0]
+        var pooled = [Float](repeating: 0, count: h)
+        for j in 0..<h {
+            var sum = Double(dense.bias.pointer[j])
+            let w = dense.weight.pointer + j * h
+            for c in 0..<h { sum += Double(w[c]) * Double(first[c]) }
+            pooled[j] = Float(tanh(sum))
+        }
+        return (0..<labels).map { l in
+            var sum = Double(out.bias.pointer[l])
+            let w = out.weight.pointer + l * h
+            for c in 0..<h { sum += Double(w[c]) * Double(pooled[c]) }
+            return Float(sum)
         }
     }
 }

@@ -176,6 +176,18 @@ public final class DecoderModel: EmbeddingModel, Sendable {
         }
     }
 
+    /// The LM head's logits of `tokens` for one final hidden state (`hiddenSize` floats), summed
+    /// in f64; nil when the model has neither `lm_head.weight` nor tied embeddings.
+    public func logits(of hidden: UnsafePointer<Float>, tokens: [Int32]) -> [Double]? {
+        guard let head = lmHead else { return nil }
+        return tokens.map { t in
+            let row = head.pointer + Int(t) * hiddenSize
+            var sum = 0.0
+            for c in 0..<hiddenSize { sum += Double(row[c]) * Double(hidden[c]) }
+            return sum
+        }
+    }
+
     /// Runs `tokens` and returns a cache holding their keys and values.
     public func prefill(_ tokens: [Int32], scratch: Scratch, threads: Int = 1) -> KVCache {
         let cache = makeCache()

@@ -71,6 +71,30 @@ extension Embedder {
     }
 }
 
+extension CrossEncoder {
+    /// Orders `candidates` by the cross-encoder's (or LLM reranker's) score of each with the
+    /// query, best first; equal scores keep the input order. `instruction` is the LLM reranker's
+    /// task (its default when nil); cross-encoders ignore it. Scored in groups of `group` so that
+    /// `progress` hears of long work. An empty list is an error, as is an empty query.
+    public func rerank(query: String, instruction: String? = nil, candidates: [RerankCandidate], group: Int = 64,
+                       progress: ((Int, Int) -> Void)? = nil) throws -> [RerankResult] {
+        guard !candidates.isEmpty else { throw SextantError(.invalidArgument, "no candidates to rerank") }
+        guard !query.isEmpty else { throw SextantError(.invalidArgument, "the query is empty") }
+        var scores: [Double] = []
+        scores.reserveCapacity(candidates.count)
+        var start = 0
+        while start < candidates.count {
+            let end = min(start + group, candidates.count)
+            scores += self.scores(query: query, passages: candidates[start..<end].map(\.text), instruction: instruction)
+            start = end
+            progress?(start, candidates.count)
+        }
+        return orderByScore(scores).enumerated().map { rank, i in
+            RerankResult(rank: rank + 1, index: i, id: candidates[i].id, score: scores[i])
+        }
+    }
+}
+
 /// Reading candidate lists: JSON lines (`{"id", "text"}` or a JSON string per line) or one JSON
 /// array of such objects or strings. A missing id is the candidate's position (from 0).
 public enum RerankInput {

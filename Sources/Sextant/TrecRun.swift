@@ -98,25 +98,31 @@ public enum RunReranker {
     /// written back as they were.
     public static func rerank(_ run: TrecRun, queryVectors: [String: [Float]], documentVectors: [String: [[Float]]],
                               depth: Int, fusionK: Double? = nil) -> (run: TrecRun, report: RunRerankReport) {
+        rerank(run, depth: depth, fusionK: fusionK) { qid, ids in
+            guard let q = queryVectors[qid] else { return nil }
+            return ids.map { id in documentVectors[id].flatMap { $0.isEmpty ? nil : $0.map { cosineSimilarity(q, $0) }.max() } }
+        }
+    }
+
+    /// The same with any scorer (a cross-encoder): `score(queryId, documentIds)` gives each of the
+    /// top `depth` documents a score (nil: cannot score it), or nil when the query has no text.
+    public static func rerank(_ run: TrecRun, depth: Int, fusionK: Double? = nil,
+                              score: (_ query: String, _ documents: [String]) throws -> [Double?]?) rethrows -> (run: TrecRun, report: RunRerankReport) {
         var report = RunRerankReport()
         var missing = Set<String>()
         var out: [(id: String, documents: [TrecRun.Entry])] = []
         for (qid, documents) in run.queries {
-            guard let q = queryVectors[qid] else {
+            let head = documents.prefix(depth)
+            guard let scores = try score(qid, head.map(\.id)) else {
                 report.queriesWithoutText.append(qid)
                 out.append((qid, documents))
                 continue
             }
             report.queries += 1
-            let head = documents.prefix(depth)
             var scored: [(id: String, score: Double)] = []
             var unscored: [String] = []
-            for d in head {
-                if let vectors = documentVectors[d.id], !vectors.isEmpty {
-                    scored.append((d.id, vectors.map { cosineSimilarity(q, $0) }.max()!))
-                } else {
-                    unscored.append(d.id)
-                }
+            for (d, s) in zip(head, scores) {
+                if let s { scored.append((d.id, s)) } else { unscored.append(d.id) }
             }
             report.pairsScored += scored.count
             missing.formUnion(unscored)

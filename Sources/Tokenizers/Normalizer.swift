@@ -12,6 +12,10 @@ enum Normalizer: Sendable {
     case replace(SplitPattern, [Unicode.Scalar])
     case strip(left: Bool, right: Bool)
     case sequence([Normalizer])
+    /// SentencePiece's compiled rules (see `PrecompiledCharsmap`).
+    case precompiled(PrecompiledCharsmap)
+    /// SentencePiece's NMT cleanup: control characters dropped, some spaces made plain spaces.
+    case nmt
 
     static func parse(_ json: [String: Any]) throws -> Normalizer {
         let type = json["type"] as? String ?? "<missing>"
@@ -36,6 +40,13 @@ enum Normalizer: Sendable {
                             Array((json["content"] as? String ?? "").unicodeScalars))
         case "Strip":
             return .strip(left: json["strip_left"] as? Bool ?? true, right: json["strip_right"] as? Bool ?? true)
+        case "Precompiled":
+            guard let map = json["precompiled_charsmap"] as? String else {
+                throw TokenizerError(.malformed, "Precompiled normalizer has no precompiled_charsmap string")
+            }
+            // An empty charsmap (some conversions write one) normalizes nothing.
+            return map.isEmpty ? .sequence([]) : .precompiled(try PrecompiledCharsmap(base64: map))
+        case "Nmt": return .nmt
         case "Sequence":
             guard let items = json["normalizers"] as? [[String: Any]] else {
                 throw TokenizerError(.malformed, "normalizer Sequence has no 'normalizers' list")
@@ -43,7 +54,7 @@ enum Normalizer: Sendable {
             return .sequence(try items.map(parse))
         default:
             throw TokenizerError(.unsupported, "normalizer type '\(type)' is not supported "
-                + "(supported: BertNormalizer, Lowercase, StripAccents, NFD, NFC, NFKD, NFKC, Prepend, Replace, Strip, Sequence)")
+                + "(supported: BertNormalizer, Lowercase, StripAccents, NFD, NFC, NFKD, NFKC, Prepend, Replace, Strip, Precompiled, Nmt, Sequence)")
         }
     }
 
@@ -86,7 +97,9 @@ enum Normalizer: Sendable {
         case .nfd: return Normalizer.unicodeForm(text) { $0.decomposedStringWithCanonicalMapping }
         case .nfc: return Normalizer.unicodeForm(text) { $0.precomposedStringWithCanonicalMapping }
         case .nfkd: return Normalizer.unicodeForm(text) { $0.decomposedStringWithCompatibilityMapping }
-        case .nfkc: return Normalizer.unicodeForm(text) { $0.precomposedStringWithCompatibilityMapping }
+        // NFKD then NFC: Foundation's one-step NFKC leaves some compositions out on Linux
+        // (half-width "ｶﾞ" stayed カ + U+3099 instead of ガ).
+        case .nfkc: return Normalizer.unicodeForm(text) { $0.decomposedStringWithCompatibilityMapping.precomposedStringWithCanonicalMapping }
         case let .prepend(prefix):
             return text.isEmpty ? text : prefix + text
         case let .replace(pattern, content):
@@ -108,6 +121,16 @@ enum Normalizer: Sendable {
             return Array(slice)
         case let .sequence(steps):
             return steps.reduce(text) { $1.apply($0) }
+        case let .precompiled(map):
+            return map.apply(text)
+        case .nmt:
+            return text.compactMap { s in
+                switch s.value {
+                case 0x01...0x08, 0x0B, 0x0E...0x1F, 0x7F, 0x8F, 0x9F: return nil
+                case 0x09, 0x0A, 0x0C, 0x0D, 0x1680, 0x200B...0x200F, 0x2028, 0x2029, 0x2581, 0xFEFF, 0xFFFD: return " "
+                default: return s
+                }
+            }
         }
     }
 

@@ -1,8 +1,16 @@
-/// What is added around a single encoded sequence ("post_processor" of `tokenizer.json`).
+/// One item of a pair template: the first or second sequence, or special tokens, with a type id.
+enum TemplatePiece: Sendable, Equatable {
+    case sequence(second: Bool, typeId: Int32)
+    case special([Int32], typeId: Int32)
+}
+
+/// What is added around encoded sequences ("post_processor" of `tokenizer.json`).
 struct PostProcessor: Sendable {
-    /// Token ids before and after the sequence.
+    /// Token ids before and after a single sequence.
     var prefix: [Int32] = []
     var suffix: [Int32] = []
+    /// The template of a pair (nil when the post-processor defines none).
+    var pair: [TemplatePiece]? = nil
 
     static let none = PostProcessor()
 
@@ -33,6 +41,22 @@ struct PostProcessor: Sendable {
                     throw TokenizerError(.malformed, "TemplateProcessing item \(item) is neither Sequence nor SpecialToken")
                 }
             }
+            if let pair = json["pair"] as? [[String: Any]] {
+                result.pair = try pair.map { item in
+                    if let seq = item["Sequence"] as? [String: Any] {
+                        return .sequence(second: (seq["id"] as? String) == "B", typeId: Int32(seq["type_id"] as? Int ?? 0))
+                    }
+                    if let special = item["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
+                        let typeId = Int32(special["type_id"] as? Int ?? 0)
+                        if let entry = specials[name] as? [String: Any], let list = entry["ids"] as? [Int] {
+                            return .special(list.map { Int32($0) }, typeId: typeId)
+                        }
+                        guard let id = tokenId(name) else { throw TokenizerError(.malformed, "template special token '\(name)' has no id") }
+                        return .special([id], typeId: typeId)
+                    }
+                    throw TokenizerError(.malformed, "TemplateProcessing pair item \(item) is neither Sequence nor SpecialToken")
+                }
+            }
             return result
         case "BertProcessing", "RobertaProcessing":
             func pair(_ key: String) throws -> Int32 {
@@ -41,7 +65,14 @@ struct PostProcessor: Sendable {
                 }
                 return Int32(id)
             }
-            return PostProcessor(prefix: [try pair("cls")], suffix: [try pair("sep")])
+            let (cls, sep) = (try pair("cls"), try pair("sep"))
+            // BERT: [CLS] A [SEP] B [SEP], B's part typed 1. RoBERTa: <s> A </s> </s> B </s>, all typed 0.
+            let template: [TemplatePiece] = type == "BertProcessing"
+                ? [.special([cls], typeId: 0), .sequence(second: false, typeId: 0), .special([sep], typeId: 0),
+                   .sequence(second: true, typeId: 1), .special([sep], typeId: 1)]
+                : [.special([cls], typeId: 0), .sequence(second: false, typeId: 0), .special([sep, sep], typeId: 0),
+                   .sequence(second: true, typeId: 0), .special([sep], typeId: 0)]
+            return PostProcessor(prefix: [cls], suffix: [sep], pair: template)
         case "ByteLevel":
             return .none   // only adjusts offsets; ids are unchanged
         case "Sequence":
@@ -54,6 +85,7 @@ struct PostProcessor: Sendable {
                 // Each processor wraps what the previous ones produced.
                 result.prefix = p.prefix + result.prefix
                 result.suffix += p.suffix
+                if let pair = p.pair { result.pair = pair }
             }
             return result
         default:

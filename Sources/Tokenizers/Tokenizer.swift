@@ -2,9 +2,10 @@ import Foundation
 
 /// A tokenizer read from a Hugging Face `tokenizer.json`, giving the same ids as HF `tokenizers`.
 ///
-/// Supported: WordPiece (BERT) and BPE models (byte-level as in GPT-2/Qwen, SentencePiece style
-/// with Metaspace and byte fallback as in Llama/Mistral), their normalizers, pre-tokenizers,
-/// added tokens and post-processors. Anything else is refused with a `TokenizerError` naming it.
+/// Supported: WordPiece (BERT), BPE models (byte-level as in GPT-2/Qwen, SentencePiece style
+/// with Metaspace and byte fallback as in Llama/Mistral) and SentencePiece Unigram (XLM-RoBERTa,
+/// with its Precompiled normalizer), their normalizers, pre-tokenizers, added tokens and
+/// post-processors (single sequences and pairs). Anything else is refused with a `TokenizerError` naming it.
 public struct Tokenizer: Sendable {
     private let normalizer: Normalizer?
     private let preTokenizer: PreTokenizer?
@@ -57,8 +58,9 @@ public struct Tokenizer: Sendable {
         switch modelType {
         case "WordPiece": model = .wordPiece(try WordPiece(json: modelJSON, exactVocab: try VocabularyJSON.entries(in: jsonData)))
         case "BPE": model = .bpe(try BPE(json: modelJSON, exactVocab: try VocabularyJSON.entries(in: jsonData)))
+        case "Unigram": model = .unigram(try Unigram(json: modelJSON, exactVocab: try VocabularyJSON.unigramEntries(in: jsonData)))
         default:
-            throw TokenizerError(.unsupported, "model type '\(modelType)' is not supported (supported: WordPiece, BPE)")
+            throw TokenizerError(.unsupported, "model type '\(modelType)' is not supported (supported: WordPiece, BPE, Unigram)")
         }
         self.model = model
 
@@ -123,6 +125,50 @@ public struct Tokenizer: Sendable {
         return ids
     }
 
+    /// Encodes a pair (a query and a passage, for cross-encoders) with the post-processor's pair
+    /// template, e.g. `[CLS] a [SEP] b [SEP]` (type ids 0 then 1) or `<s> a </s></s> b </s>`.
+    /// With `maxLength` (special tokens included), tokens are removed from the end as HF's
+    /// truncation strategies do: `longestFirst` from the longer side first, `onlySecond` from the
+    /// second only.
+    /// - Returns: nil when `onlySecond` cannot make the pair fit.
+    public func encodePair(_ first: String, _ second: String, maxLength: Int? = nil,
+                           truncation: PairTruncation = .longestFirst) -> (ids: [Int32], typeIds: [Int32])? {
+        // Without a pair template the two are joined as they are, the second typed 1 (as HF does).
+        let template = postProcessor.pair ?? [.sequence(second: false, typeId: 0), .sequence(second: true, typeId: 1)]
+        var a = tokenize(first), b = tokenize(second)
+        let added = template.reduce(0) { n, piece in if case let .special(ids, _) = piece { n + ids.count } else { n } }
+        if let maxLength, a.count + b.count + added > maxLength, truncation == .onlySecond {
+            let excess = a.count + b.count + added - maxLength
+            guard b.count > excess else { return nil }
+            b.removeSubrange((b.count - excess)...)
+        } else if let maxLength, a.count + b.count + added > maxLength {
+            let limit = max(0, maxLength - added)
+            var (n1, n2) = (min(a.count, b.count), max(a.count, b.count))
+            let swapped = a.count > b.count
+            n2 = n1 > limit ? n1 : max(n1, limit - n1)
+            if n1 + n2 > limit {
+                n1 = limit / 2
+                n2 = n1 + limit % 2
+            }
+            let (na, nb) = swapped ? (n2, n1) : (n1, n2)
+            if a.count > na { a.removeSubrange(na...) }
+            if b.count > nb { b.removeSubrange(nb...) }
+        }
+        var ids: [Int32] = [], types: [Int32] = []
+        for piece in template {
+            switch piece {
+            case let .sequence(second, typeId):
+                let part = second ? b : a
+                ids += part
+                types += Array(repeating: typeId, count: part.count)
+            case let .special(special, typeId):
+                ids += special
+                types += Array(repeating: typeId, count: special.count)
+            }
+        }
+        return (ids, types)
+    }
+
     /// Token ids of `text` without any special tokens or truncation.
     public func tokenize(_ text: String) -> [Int32] {
         let scalars = Array(text.unicodeScalars)
@@ -134,12 +180,17 @@ public struct Tokenizer: Sendable {
                 ids.append(id)
             case let .text(raw):
                 let normalizedText = normalizer.map { $0.apply(Array(raw)) } ?? Array(raw)
+                // Whether the normalized text still begins at the input's first character: HF's
+                // Metaspace `first` prepends only then (a dropped control character or stripped
+                // space moves the start). Judged by normalizing that character alone.
+                let keepsOrigin = raw.startIndex == 0 && !raw.isEmpty && (normalizer.map { !$0.apply([raw[raw.startIndex]]).isEmpty } ?? true)
                 for inner in normalizedAddedTokens.split(normalizedText[...]) {
                     switch inner {
                     case let .token(id):
                         ids.append(id)
                     case let .text(chunk):
-                        let word = Word(scalars: chunk, atOrigin: raw.startIndex == 0 && chunk.startIndex == 0)
+                        if chunk.isEmpty { continue }   // nothing to pre-tokenize (HF prepends nothing to "")
+                        let word = Word(scalars: chunk, atOrigin: keepsOrigin && chunk.startIndex == 0)
                         let words = preTokenizer.map { $0.split([word]) } ?? [word]
                         for word in words where !word.scalars.isEmpty {
                             model.tokenize(word.scalars, into: &ids)
@@ -152,15 +203,25 @@ public struct Tokenizer: Sendable {
     }
 }
 
+/// How a pair too long for its limit is cut (HF `tokenizers` truncation strategies).
+public enum PairTruncation: Sendable {
+    /// Tokens come off the end of the longer sequence first (sentence-transformers' CrossEncoder).
+    case longestFirst
+    /// Tokens come off the end of the second sequence only.
+    case onlySecond
+}
+
 /// The subword model of a tokenizer.
 enum TokenModel: Sendable {
     case wordPiece(WordPiece)
     case bpe(BPE)
+    case unigram(Unigram)
 
     var vocab: Vocabulary {
         switch self {
         case let .wordPiece(m): m.vocab
         case let .bpe(m): m.vocab
+        case let .unigram(m): m.vocab
         }
     }
 
@@ -168,6 +229,7 @@ enum TokenModel: Sendable {
         switch self {
         case let .wordPiece(m): m.tokenize(word, into: &ids)
         case let .bpe(m): m.tokenize(word, into: &ids)
+        case let .unigram(m): m.tokenize(word, into: &ids)
         }
     }
 }

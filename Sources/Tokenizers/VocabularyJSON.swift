@@ -24,6 +24,59 @@ enum VocabularyJSON {
         return nil
     }
 
+    /// The `[[piece, score], ...]` list of the first `"vocab"` key followed by a list (a Unigram
+    /// model's), with exact pieces and scores parsed to the nearest double (as serde_json does:
+    /// Viterbi ties between equal-scoring segmentations are decided by those last bits).
+    static func unigramEntries(in data: Data) throws -> [([Unicode.Scalar], Double)]? {
+        let bytes = [UInt8](data)
+        let key = Array("\"vocab\"".utf8)
+        var i = 0
+        while i + key.count <= bytes.count {
+            guard bytes[i] == UInt8(ascii: "\""), Array(bytes[i..<(i + key.count)]) == key else { i += 1; continue }
+            var j = i + key.count
+            skipSpace(bytes, &j)
+            guard j < bytes.count, bytes[j] == UInt8(ascii: ":") else { i += 1; continue }
+            j += 1
+            skipSpace(bytes, &j)
+            guard j < bytes.count, bytes[j] == UInt8(ascii: "[") else { i += 1; continue }
+            return try parsePairs(bytes, at: j)
+        }
+        return nil
+    }
+
+    private static func parsePairs(_ b: [UInt8], at start: Int) throws -> [([Unicode.Scalar], Double)] {
+        var i = start + 1
+        var result: [([Unicode.Scalar], Double)] = []
+        skipSpace(b, &i)
+        if i < b.count, b[i] == UInt8(ascii: "]") { return result }
+        while true {
+            skipSpace(b, &i)
+            guard i < b.count, b[i] == UInt8(ascii: "[") else { throw malformed("a Unigram vocab entry is not a [piece, score] pair") }
+            i += 1
+            skipSpace(b, &i)
+            let piece = try parseString(b, &i)
+            skipSpace(b, &i)
+            guard i < b.count, b[i] == UInt8(ascii: ",") else { throw malformed("a Unigram vocab entry is not a [piece, score] pair") }
+            i += 1
+            skipSpace(b, &i)
+            let numberStart = i
+            while i < b.count, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: ".")
+                    || b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") || (b[i] >= 0x30 && b[i] <= 0x39) { i += 1 }
+            guard let score = Double(String(decoding: b[numberStart..<i], as: UTF8.self)), score.isFinite else {
+                throw malformed("Unigram vocab entry '\(String(String.UnicodeScalarView(piece)))' has no valid score")
+            }
+            skipSpace(b, &i)
+            guard i < b.count, b[i] == UInt8(ascii: "]") else { throw malformed("a Unigram vocab entry is not a [piece, score] pair") }
+            i += 1
+            result.append((piece, score))
+            skipSpace(b, &i)
+            guard i < b.count else { throw malformed("the vocab list is not closed") }
+            if b[i] == UInt8(ascii: ",") { i += 1; continue }
+            if b[i] == UInt8(ascii: "]") { return result }
+            throw malformed("expected ',' or ']' in the vocab list")
+        }
+    }
+
     private static func skipSpace(_ b: [UInt8], _ i: inout Int) {
         while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
     }

@@ -71,6 +71,12 @@ struct Vocabulary: Sendable {
         }
     }
 
+    /// From (piece, id) pairs in order; a repeated piece keeps its last id.
+    init(entries: [([Unicode.Scalar], Int32)]) {
+        ids.reserveCapacity(entries.count)
+        for (token, id) in entries { ids[token] = id }
+    }
+
     subscript(scalars: [Unicode.Scalar]) -> Int32? { ids[scalars] }
     subscript(token: String) -> Int32? { ids[Array(token.unicodeScalars)] }
 

@@ -38,6 +38,12 @@ struct RerankCommand: ParsableCommand {
     @Option(help: "Model folder (default: $SEXTANT_MODEL, else models/all-MiniLM-L6-v2; with --index, the collection's model).")
     var model: String?
 
+    @Option(help: "A reranker model folder: a cross-encoder (BERT/XLM-R …ForSequenceClassification) or an LLM reranker (Qwen3-Reranker). Without it the embedder's cosine ranks.")
+    var reranker: String?
+
+    @Option(help: "Tokens per (query, passage) pair for --reranker (default: the model's limit).")
+    var maxLength: Int?
+
     @Option(help: "f32 (default), bf16 (faster on AVX-512 BF16 CPUs, cosine ~0.9999 to f32) or int8 (faster, cosine ~0.999 to f32).")
     var precision: String = "f32"
 
@@ -94,6 +100,15 @@ struct RerankCommand: ParsableCommand {
             }
         }
         if task != nil && index == nil { throw ValidationError("--task needs --index (tasks are saved in a collection)") }
+        if reranker != nil {
+            if index != nil { throw ValidationError("--reranker reads the documents' texts: give them with --corpus, not --index") }
+            if model != nil { throw ValidationError("--model and --reranker: give one (the reranker scores on its own)") }
+            if !queryOptions.examples.isEmpty || queryOptions.examplesFile != nil { throw ValidationError("--reranker takes an --instruct but no examples") }
+        }
+        if let m = maxLength {
+            guard reranker != nil else { throw ValidationError("--max-length is for --reranker") }
+            if m < 4 { throw ValidationError("--max-length must be at least 4") }
+        }
         if Precision(rawValue: precision) == nil { throw ValidationError("--precision must be f32, bf16 or int8") }
         if let n = topN, n < 1 { throw ValidationError("--top-n must be at least 1") }
         if let d = depth, d < 1 { throw ValidationError("--depth must be at least 1") }
@@ -126,13 +141,22 @@ struct RerankCommand: ParsableCommand {
     private func rerankCandidates(query: String, file: String) throws {
         let data = try readInput(file)
         let list = try attempt { try RerankInput.candidates(from: data, source: file == "-" ? "stdin" : file) }
-        let embedder = try loadEmbedder(model, precision: try precisionOption(precision))
-        let kind = InputKind.query(instruct: queryOptions.instruct, examples: try queryOptions.allExamples())
-        let results = Array(embedder.rerank(query: query, kind: kind, candidates: list, progress: progressLine("embedding candidates"))
-            .prefix(topN ?? list.count))
+        let ranked: [RerankResult], modelName: String
+        if let reranker {
+            let scorer = try loadReranker(reranker)
+            ranked = try attempt { try scorer.rerank(query: query, instruction: queryOptions.instruct, candidates: list,
+                                                     progress: progressLine("scoring candidates")) }
+            modelName = scorer.folder.name
+        } else {
+            let embedder = try loadEmbedder(model, precision: try precisionOption(precision))
+            let kind = InputKind.query(instruct: queryOptions.instruct, examples: try queryOptions.allExamples())
+            ranked = embedder.rerank(query: query, kind: kind, candidates: list, progress: progressLine("embedding candidates"))
+            modelName = embedder.folder.name
+        }
+        let results = Array(ranked.prefix(topN ?? list.count))
         if json {
             struct Output: Encodable { let query: String; let model: String; let results: [RerankResult] }
-            return try printJSON(Output(query: query, model: embedder.folder.name, results: results))
+            return try printJSON(Output(query: query, model: modelName, results: results))
         }
         for r in results {
             let text = list[r.index].text.split(whereSeparator: \.isNewline).joined(separator: " ")
@@ -156,6 +180,8 @@ struct RerankCommand: ParsableCommand {
                 """)
         }
         let needed = Set(wanted.flatMap { $0.documents.prefix(depth).map(\.id) })
+        if let reranker { return try rerankRunWithReranker(reranker, input: input, texts: texts, needed: needed, depth: depth,
+                                                           judgements: judgements, started: started) }
 
         let embedder: Embedder
         let documentVectors: [String: [[Float]]]
@@ -185,13 +211,54 @@ struct RerankCommand: ParsableCommand {
         let queryVectors = Dictionary(uniqueKeysWithValues: zip(queryIds, embedder.embed(queryIds.map { texts[$0]! }, kind: kind)))
         let (output, report) = RunReranker.rerank(input, queryVectors: queryVectors, documentVectors: documentVectors,
                                                   depth: depth, fusionK: fuse ? (rrfK ?? 60) : nil)
+        try finishRun(output: output, report: report, input: input, needed: needed, depth: depth, embedded: embedded,
+                      scoredBy: corpus != nil ? " (\(embedded) embedded)" : " (stored vectors)", source: source,
+                      judgements: judgements, started: started)
+    }
+
+    /// `sextant rerank --run … --reranker DIR`: each query's top documents scored by the cross-encoder.
+    private func rerankRunWithReranker(_ folder: String, input: TrecRun, texts: [String: String], needed: Set<String>, depth: Int,
+                                       judgements: [String: [String: Int]]?, started: Date) throws {
+        let scorer = try loadReranker(folder)
+        let source = corpus!
+        let corpusTexts = try attempt { try RunReranker.corpusTexts(URL(fileURLWithPath: source), ids: needed, warn: warnLine) }
+        guard needed.contains(where: { corpusTexts[$0] != nil }) else {
+            throw fail("none of the \(needed.count) documents the run lists is in \(source) (run ids such as '\(needed.sorted()[0])')")
+        }
+        let progress = progressLine("queries reranked")
+        var done = 0
+        let total = input.queries.count
+        let (output, report) = RunReranker.rerank(input, depth: depth, fusionK: fuse ? (rrfK ?? 60) : nil) { qid, ids in
+            defer { done += 1; progress(done, total) }
+            guard let query = texts[qid] else { return nil }
+            let known = ids.filter { corpusTexts[$0] != nil }
+            guard !known.isEmpty else { return ids.map { _ in nil } }
+            let scores = scorer.scores(query: query, passages: known.map { corpusTexts[$0]! }, instruction: queryOptions.instruct)
+            let byId = Dictionary(zip(known, scores), uniquingKeysWith: { a, _ in a })
+            return ids.map { byId[$0] }
+        }
+        try finishRun(output: output, report: report, input: input, needed: needed, depth: depth, embedded: 0,
+                      scoredBy: " by \(scorer.folder.name)", source: source, judgements: judgements, started: started)
+    }
+
+    private func loadReranker(_ folder: String) throws -> CrossEncoder {
+        do {
+            return try CrossEncoder(folder: URL(fileURLWithPath: folder), precision: try precisionOption(precision), maxLength: maxLength)
+        } catch let e as EmbeddingError {
+            throw fail(e.message)
+        }
+    }
+
+    /// Writes the reranked run and prints the summary (and the evaluation with --qrels).
+    private func finishRun(output: TrecRun, report: RunRerankReport, input: TrecRun, needed: Set<String>, depth: Int, embedded: Int,
+                           scoredBy: String, source: String, judgements: [String: [String: Int]]?, started: Date) throws {
+        let queriesPath = queries!
         let formatted = output.formatted(tag: tag ?? "sextant-rerank")
         if let runOut {
             try attempt { try formatted.write(toFile: runOut, atomically: true, encoding: .utf8) }
         } else {
             FileHandle.standardOutput.write(Data(formatted.utf8))
         }
-
         if report.documentsMissing > 0 {
             warnLine("\(report.documentsMissing) of the \(needed.count) documents in the top \(depth) lists are not in \(source); "
                      + "they stay below the reranked ones of their queries")
@@ -213,8 +280,7 @@ struct RerankCommand: ParsableCommand {
             return try printJSON(Output(report: report, documentsEmbedded: embedded, seconds: (seconds * 1000).rounded() / 1000,
                                         input: before, reranked: after))
         }
-        var lines = ["reranked \(report.queries) queries: \(report.pairsScored) documents scored"
-                     + (corpus != nil ? " (\(embedded) embedded)" : " (stored vectors)")
+        var lines = ["reranked \(report.queries) queries: \(report.pairsScored) documents scored" + scoredBy
                      + " in \(String(format: "%.1f", seconds)) s"]
         if let before, let after {
             for (name, r) in [("input run", before), ("reranked", after)] {

@@ -70,9 +70,14 @@ func miniTokenizerJSON(normalizer: String = #"{"type": "BertNormalizer", "clean_
         }
         #expect(e2?.message.contains("Punctuation") == true)
         let e3 = #expect(throws: TokenizerError.self) {
+            try Tokenizer(jsonData: miniTokenizerJSON(modelType: "WordLevel"))
+        }
+        #expect(e3?.code == .unsupported && e3?.message.contains("WordLevel") == true)
+        // A Unigram model whose vocab is not a list of [piece, score] pairs.
+        let e4 = #expect(throws: TokenizerError.self) {
             try Tokenizer(jsonData: miniTokenizerJSON(modelType: "Unigram"))
         }
-        #expect(e3?.code == .unsupported)
+        #expect(e4?.code == .malformed && e4?.message.contains("[piece, score]") == true)
     }
 
     @Test func malformedFilesGiveClearErrors() throws {
