@@ -49,6 +49,7 @@
 #define SX_I8_BLOCK_BYTES 1280
 #define SX_I8_VNNI_MR 6
 #define SX_I8_AVX2_MR 4
+#define SX_I8_MC 96          // rows per block (a multiple of both MRs; x and y of a block stay in L2)
 
 static inline size_t sx_i8_blocks(size_t k) { return (k + SX_I8_QB - 1) / SX_I8_QB; }
 
@@ -140,10 +141,7 @@ static void sx_i8_quantize_row_avx512(const float *x, size_t k, size_t kb, int8_
         // dropped as fmaxf drops them in the scalar code.
         __m512 a = _mm512_max_ps(_mm512_abs_ps(v1),
                                  _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
-        float amax = 0;
-        float tmp[16];
-        _mm512_storeu_ps(tmp, a);
-        for (int l = 0; l < 16; l++) amax = fmaxf(amax, tmp[l]);
+        float amax = _mm512_reduce_max_ps(a);   // no NaN lanes left, and max is exact in any order
         float inv = amax > 0 ? 127.0f / amax : 0.0f;
         scale[b] = amax / 127.0f;
         __m512 iv = _mm512_set1_ps(inv);
@@ -228,7 +226,12 @@ static inline __attribute__((always_inline)) SX_VNNI_TARGET void
 sx_i8_tile_vnni(const int mr, size_t kb, const uint8_t *xq, size_t ldq, const float *xs,
                 const uint8_t *panel, float *c, size_t ldc, int load_c, __mmask16 m0, __mmask16 m1) {
     __m512 acc[SX_I8_VNNI_MR][2];
-    for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        // The output tile is read back at the end (bias or earlier sums): fetch it while computing.
+        __builtin_prefetch(c + r * ldc, 1, 3);        // for writing (prefetchw)
+        __builtin_prefetch(c + r * ldc + 16, 1, 3);
+    }
     for (size_t b = 0; b < kb; b++) {
         const uint8_t *blk = panel + b * SX_I8_BLOCK_BYTES;
         __m512i nc0 = _mm512_loadu_si512((const void *)(blk + 1152));
@@ -255,9 +258,20 @@ sx_i8_tile_vnni(const int mr, size_t kb, const uint8_t *xq, size_t ldq, const fl
             acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][1]), _mm512_mul_ps(s1, sx), acc[r][1]);
         }
     }
+    // Plain loads and stores for whole tiles (masked ones are much slower on Zen 4).
+    int whole = m0 == 0xffff && m1 == 0xffff;
     for (int r = 0; r < mr; r++) {
         float *cr = c + r * ldc;
         __m512 v0 = acc[r][0], v1 = acc[r][1];
+        if (whole) {
+            if (load_c) {
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(cr));
+                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(cr + 16));
+            }
+            _mm512_storeu_ps(cr, v0);
+            _mm512_storeu_ps(cr + 16, v1);
+            continue;
+        }
         if (load_c) {
             v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
             v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
@@ -289,15 +303,20 @@ static const sx_i8_vnni_fn sx_i8_vnni_tiles[SX_I8_VNNI_MR + 1] = {
 static void sx_gemm_i8_vnni(size_t m, size_t n, size_t kb, const sx_i8_acts *xa, const uint8_t *pw,
                             float *y, size_t ldy, int accumulate) {
     size_t panels = (n + SX_I8_NR - 1) / SX_I8_NR;
-    for (size_t p = 0; p < panels; p++) {
-        size_t nn = sx_min(SX_I8_NR, n - p * SX_I8_NR);
-        __mmask16 m0 = (__mmask16)(nn >= 16 ? 0xffffu : ((1u << nn) - 1));
-        __mmask16 m1 = (__mmask16)(nn >= 32 ? 0xffffu : nn > 16 ? ((1u << (nn - 16)) - 1) : 0);
-        const uint8_t *panel = pw + p * kb * SX_I8_BLOCK_BYTES;
-        for (size_t i = 0; i < m; i += SX_I8_VNNI_MR) {
-            size_t mr = sx_min(SX_I8_VNNI_MR, m - i);
-            sx_i8_vnni_tiles[mr](kb, (const uint8_t *)xa->q + i * xa->kp, xa->kp, xa->scale + i * kb, panel,
-                                 y + i * ldy + p * SX_I8_NR, ldy, accumulate, m0, m1);
+    // Blocks of rows, each against every panel: the block's quantized x and its rows of y stay
+    // in L2 while the weights stream past.
+    for (size_t ic = 0; ic < m; ic += SX_I8_MC) {
+        size_t mb = sx_min(SX_I8_MC, m - ic);
+        for (size_t p = 0; p < panels; p++) {
+            size_t nn = sx_min(SX_I8_NR, n - p * SX_I8_NR);
+            __mmask16 m0 = (__mmask16)(nn >= 16 ? 0xffffu : ((1u << nn) - 1));
+            __mmask16 m1 = (__mmask16)(nn >= 32 ? 0xffffu : nn > 16 ? ((1u << (nn - 16)) - 1) : 0);
+            const uint8_t *panel = pw + p * kb * SX_I8_BLOCK_BYTES;
+            for (size_t i = ic; i < ic + mb; i += SX_I8_VNNI_MR) {
+                size_t mr = sx_min(SX_I8_VNNI_MR, ic + mb - i);
+                sx_i8_vnni_tiles[mr](kb, (const uint8_t *)xa->q + i * xa->kp, xa->kp, xa->scale + i * kb, panel,
+                                     y + i * ldy + p * SX_I8_NR, ldy, accumulate, m0, m1);
+            }
         }
     }
 }
@@ -312,7 +331,10 @@ static inline __attribute__((always_inline)) SX_I8_AVX2_TARGET void
 sx_i8_tile_avx2(const int mr, size_t kb, const int8_t *xq, const int8_t *xm, size_t ldq, const float *xs,
                 const uint8_t *panel, int h, float *c, size_t ldc, int load_c, size_t nn) {
     __m256 acc[SX_I8_AVX2_MR];
-    for (int r = 0; r < mr; r++) acc[r] = _mm256_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        acc[r] = _mm256_setzero_ps();
+        __builtin_prefetch(c + r * ldc, 1, 3);
+    }
     const __m256i ones = _mm256_set1_epi16(1);
     for (size_t b = 0; b < kb; b++) {
         const uint8_t *blk = panel + b * SX_I8_BLOCK_BYTES;
@@ -369,15 +391,18 @@ static const sx_i8_avx2_fn sx_i8_avx2_tiles[SX_I8_AVX2_MR + 1] = {
 static void sx_gemm_i8_avx2(size_t m, size_t n, size_t kb, const sx_i8_acts *xa, const uint8_t *pw,
                             float *y, size_t ldy, int accumulate) {
     size_t panels = (n + SX_I8_NR - 1) / SX_I8_NR;
-    for (size_t p = 0; p < panels; p++) {
-        size_t nn = sx_min(SX_I8_NR, n - p * SX_I8_NR);
-        const uint8_t *panel = pw + p * kb * SX_I8_BLOCK_BYTES;
-        for (int h = 0; h < 4 && (size_t)(8 * h) < nn; h++) {
-            size_t hn = sx_min(8, nn - 8 * h);
-            for (size_t i = 0; i < m; i += SX_I8_AVX2_MR) {
-                size_t mr = sx_min(SX_I8_AVX2_MR, m - i);
-                sx_i8_avx2_tiles[mr](kb, xa->q + i * xa->kp, xa->mag + i * xa->kp, xa->kp, xa->scale + i * kb, panel, h,
-                                     y + i * ldy + p * SX_I8_NR + 8 * h, ldy, accumulate, hn);
+    for (size_t ic = 0; ic < m; ic += SX_I8_MC) {
+        size_t mb = sx_min(SX_I8_MC, m - ic);
+        for (size_t p = 0; p < panels; p++) {
+            size_t nn = sx_min(SX_I8_NR, n - p * SX_I8_NR);
+            const uint8_t *panel = pw + p * kb * SX_I8_BLOCK_BYTES;
+            for (int h = 0; h < 4 && (size_t)(8 * h) < nn; h++) {
+                size_t hn = sx_min(8, nn - 8 * h);
+                for (size_t i = ic; i < ic + mb; i += SX_I8_AVX2_MR) {
+                    size_t mr = sx_min(SX_I8_AVX2_MR, ic + mb - i);
+                    sx_i8_avx2_tiles[mr](kb, xa->q + i * xa->kp, xa->mag + i * xa->kp, xa->kp, xa->scale + i * kb, panel, h,
+                                         y + i * ldy + p * SX_I8_NR + 8 * h, ldy, accumulate, hn);
+                }
             }
         }
     }

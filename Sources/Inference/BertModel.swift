@@ -98,7 +98,7 @@ public final class BertModel: EmbeddingModel, Sendable {
             let inter = intermediateSize
             func linear(_ name: String, _ shape: [Int]) throws -> LinearWeight { LinearWeight(try t(name, shape), precision: precision) }
             layers.append(Layer(
-                qkvWeight: LinearWeight(FloatTensor(shape: [3 * h, h], owned: qkvW), precision: precision.attentionInput),
+                qkvWeight: LinearWeight(FloatTensor(shape: [3 * h, h], owned: qkvW), precision: precision.attentionInput(decoder: false)),
                 qkvBias: FloatTensor(shape: [3 * h], owned: qkvB),
                 attentionOut: (try linear(p + "attention.output.dense.weight", [h, h]), try t(p + "attention.output.dense.bias", [h])),
                 attentionNorm: (try t(p + "attention.output.LayerNorm.weight", [h]), try t(p + "attention.output.LayerNorm.bias", [h])),

@@ -129,7 +129,7 @@ public final class DecoderModel: EmbeddingModel, Sendable {
             let kNorm = type == "qwen3" ? try t(p + "self_attn.k_norm.weight", [headDim]) : try optional(p + "self_attn.k_norm.weight", [headDim])
             layers.append(Layer(
                 inputNorm: try t(p + "input_layernorm.weight", [h]),
-                qkvWeight: LinearWeight(try Self.stack([q, k, v], columns: h), precision: precision.attentionInput),
+                qkvWeight: LinearWeight(try Self.stack([q, k, v], columns: h), precision: precision.attentionInput(decoder: true)),
                 qkvBias: bias, qNorm: qNorm, kNorm: kNorm,
                 outWeight: LinearWeight(try t(p + "self_attn.o_proj.weight", [h, qDim]), precision: precision),
                 postNorm: try t(p + "post_attention_layernorm.weight", [h]),
