@@ -1,6 +1,52 @@
 import Foundation
 
 extension Collection {
+    /// Two-stage retrieval: the search's best `depth` hits (at least k) are read again by
+    /// `reranker` (a cross-encoder or LLM reranker) together with the query, and the best k of
+    /// its scores come back. `score` is then the reranker's, `retrievalScore` the first stage's;
+    /// the request's instruction is the LLM reranker's task.
+    public func search(_ request: SearchRequest, reranker: CrossEncoder, depth: Int, queryVector: [Float]? = nil) throws -> [SearchHit] {
+        guard depth >= 1 else { throw SextantError(.invalidArgument, "the rerank depth must be at least 1") }
+        guard depth <= 10_000 else { throw SextantError(.invalidArgument, "the rerank depth must be at most 10000") }
+        var first = request
+        first.k = max(request.k, depth)
+        first.text = .full
+        let candidates = try search(first, queryVector: queryVector)
+        guard !candidates.isEmpty else { return [] }
+        let query = request.query.trimmingCharacters(in: .whitespacesAndNewlines)
+        let scores = reranker.scores(query: query, passages: candidates.map { $0.text ?? "" }, instruction: request.instruct)
+        let cutter = request.text == .snippet ? SnippetCutter(query: query) : nil
+        return orderByScore(scores).prefix(request.k).enumerated().map { rank, i in
+            var hit = candidates[i]
+            hit.rank = rank + 1
+            hit.retrievalScore = hit.score
+            hit.score = scores[i]
+            switch request.text {
+            case .full: break
+            case .none: hit.text = nil
+            case .snippet: hit.snippet = cutter?.snippet(of: hit.text ?? ""); hit.text = nil
+            }
+            return hit
+        }
+    }
+
+    /// `search(_:reranker:depth:)` for concurrent callers (a server): the query is embedded with
+    /// other callers' queries, the rest runs off the caller's thread.
+    public func search(_ request: SearchRequest, reranker: CrossEncoder, depth: Int) async throws -> [SearchHit] {
+        let query = request.query.trimmingCharacters(in: .whitespacesAndNewlines)
+        var vector: [Float]? = nil
+        if request.mode != .lexical && !query.isEmpty {
+            let kind = try queryKind(instruct: request.instruct, examples: request.examples, task: request.task)
+            vector = await batcher.embed([query], kind: kind).vectors[0]
+        }
+        let queryVector = vector
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                continuation.resume(with: Result { try self.search(request, reranker: reranker, depth: depth, queryVector: queryVector) })
+            }
+        }
+    }
+
     /// The query side of a search: the instruction and examples given, or else those of the
     /// saved `task`.
     public func queryKind(instruct: String?, examples: [Example], task: String?) throws -> InputKind {

@@ -73,9 +73,12 @@ public struct SearchHit: Sendable, Codable, Equatable {
     public var text: String?
     /// The fields of the hit's document (nil when the request asked for none).
     public var metadata: [String: JSONValue]?
+    /// With a reranker: the first stage's score (`score` is then the reranker's), else nil.
+    public var retrievalScore: Double?
 
     enum CodingKeys: String, CodingKey {
         case rank, score, path, snippet, text, metadata
+        case retrievalScore = "retrieval_score"
         case chunkId = "chunk_id", byteStart = "byte_start", byteEnd = "byte_end"
         case lineStart = "line_start", lineEnd = "line_end", headingPath = "heading_path"
     }

@@ -88,6 +88,22 @@ struct RerankRequest: Decodable {
     var instruction: String?
 }
 
+/// Hugging Face TEI's `POST /rerank` request.
+struct TEIRerankRequest: Decodable {
+    var query: String
+    var texts: [String]
+    var raw_scores: Bool?
+    var return_text: Bool?
+    var truncate: Bool?
+}
+
+/// One item of TEI's `/rerank` response (a JSON array of them, best first).
+struct TEIRerankItem: Encodable {
+    let index: Int
+    let score: Double
+    let text: String?
+}
+
 struct RerankResponse: Encodable {
     struct Result: Encodable {
         let index: Int
@@ -114,6 +130,9 @@ struct SearchBody: Decodable {
     var text: String?
     /// Whether hits carry their document's metadata (default true).
     var metadata: Bool?
+    /// Rerank the best `rerank_depth` hits with the server's reranker (default: true when it has one).
+    var rerank: Bool?
+    var rerank_depth: Int?
     /// Brute force over every (matching) chunk instead of the HNSW walk (default false).
     var exact: Bool?
 }

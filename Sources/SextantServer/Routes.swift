@@ -15,6 +15,7 @@ struct Routes: Sendable {
         }
         router.post("/v1/embeddings") { request, _ in try await embeddings(request) }
         router.post("/v1/rerank") { request, _ in try await rerank(request) }
+        router.post("/rerank") { request, _ in try await teiRerank(request) }
         router.post("/v1/search") { request, _ in try await search(request) }
         router.post("/v1/documents") { request, _ in try await upsertDocuments(request) }
         router.delete("/v1/documents/:id") { _, context in try await deleteDocument(context) }
@@ -116,6 +117,18 @@ struct Routes: Sendable {
         try checkBatch(body.documents.count, "documents")
         for (i, d) in body.documents.enumerated() { try checkText(d.text, "documents[\(i)]") }
         if let n = body.top_n, n < 1 { throw APIError.badRequest("top_n must be at least 1") }
+        if let reranker = service.reranker {
+            let texts = body.documents.map(\.text)
+            let scores = try await service.rerankScores(reranker, query: body.query, documents: texts, instruction: body.instruction)
+            let top = orderByScore(scores).prefix(body.top_n ?? scores.count)
+            let withText = body.return_documents ?? false
+            let results = top.map {
+                RerankResponse.Result(index: $0, relevance_score: scores[$0], document: withText ? .init(text: texts[$0]) : nil)
+            }
+            let tokens = texts.reduce(0) { $0 + reranker.tokens(query: body.query, passage: $1, instruction: body.instruction).ids.count }
+            return jsonResponse(RerankResponse(results: results, model: reranker.folder.name,
+                                               usage: Usage(prompt_tokens: tokens, total_tokens: tokens)))
+        }
         let kind = try inputKind(inputType: "query", instruction: body.instruction)
         async let queryResult = service.embed([body.query], kind: kind)
         async let documentResult = service.embed(body.documents.map(\.text), kind: .passage)
@@ -130,6 +143,24 @@ struct Routes: Sendable {
         let tokens = q.tokens.reduce(0, +) + d.tokens.reduce(0, +)
         return jsonResponse(RerankResponse(results: results, model: service.modelName,
                                            usage: Usage(prompt_tokens: tokens, total_tokens: tokens)))
+    }
+
+    /// Hugging Face TEI's `/rerank`: `{query, texts, raw_scores?, return_text?}` → `[{index, score, text?}]`,
+    /// best first. Needs a server started with `--reranker`.
+    func teiRerank(_ request: Request) async throws -> Response {
+        guard let reranker = service.reranker else {
+            throw APIError.badRequest("this server has no reranker: start it with --reranker DIR (or use /v1/rerank)")
+        }
+        let body = try await decodeBody(TEIRerankRequest.self, request)
+        try checkText(body.query, "query")
+        try checkBatch(body.texts.count, "texts")
+        for (i, t) in body.texts.enumerated() { try checkText(t, "texts[\(i)]") }
+        let raw = body.raw_scores ?? false
+        let scores = try await service.read { () -> [Double] in
+            raw ? reranker.logits(query: body.query, passages: body.texts) : reranker.scores(query: body.query, passages: body.texts)
+        }
+        let withText = body.return_text ?? false
+        return jsonResponse(orderByScore(scores).map { TEIRerankItem(index: $0, score: scores[$0], text: withText ? body.texts[$0] : nil) })
     }
 
     func search(_ request: Request) async throws -> Response {
@@ -154,8 +185,19 @@ struct Routes: Sendable {
         let searchRequest = SearchRequest(query: body.query, instruct: body.instruction, examples: examples, task: body.task,
                                           k: k, mode: mode, pathFilter: body.filter, filter: filter, text: text,
                                           metadata: body.metadata ?? true, exact: body.exact ?? false)
+        if body.rerank == true && service.reranker == nil {
+            throw APIError.badRequest("this server has no reranker: start it with --reranker DIR, or leave out rerank")
+        }
+        if let d = body.rerank_depth, !(1...limits.maxK).contains(d) {
+            throw APIError.badRequest("rerank_depth must be in 1...\(limits.maxK)")
+        }
         // One call into the engine: the query is micro-batched with concurrent ones there.
-        let hits = try await service.collection.search(searchRequest)
+        let hits: [SearchHit]
+        if let reranker = service.reranker, body.rerank ?? true {
+            hits = try await service.collection.search(searchRequest, reranker: reranker, depth: max(k, body.rerank_depth ?? 50))
+        } else {
+            hits = try await service.collection.search(searchRequest)
+        }
         return jsonResponse(SearchResponse(query: body.query, mode: modeName, k: k, hits: hits))
     }
 

@@ -75,9 +75,19 @@ public final class SextantService: Sendable {
     private let writes = DispatchQueue(label: "sextant.server.writes")
     private let reads = DispatchQueue(label: "sextant.server.reads", qos: .userInitiated, attributes: .concurrent)
 
-    public init(collection: Collection) {
+    /// The cross-encoder or LLM reranker behind `/v1/rerank`, `/rerank` and reranked searches
+    /// (nil: `/v1/rerank` ranks by the embedder's cosine).
+    public let reranker: CrossEncoder?
+
+    public init(collection: Collection, reranker: CrossEncoder? = nil) {
         self.collection = collection
+        self.reranker = reranker
         modelName = collection.embedder.folder.name
+    }
+
+    /// Scores `documents` against `query` with the reranker, off the async threads.
+    func rerankScores(_ reranker: CrossEncoder, query: String, documents: [String], instruction: String?) async throws -> [Double] {
+        try await read { reranker.scores(query: query, passages: documents, instruction: instruction) }
     }
 
     /// Runs `body` off the async threads (the engine blocks while it computes).

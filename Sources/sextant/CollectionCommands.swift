@@ -205,6 +205,12 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "Dense candidates by brute force over every (matching) chunk instead of the index: slow, to measure recall.")
     var exact = false
 
+    @Option(help: "A reranker model folder (cross-encoder or LLM reranker): the best --rerank-depth hits are read again with the query and reordered.")
+    var rerank: String?
+
+    @Option(help: "Hits the reranker reads (default 50; at least -k).")
+    var rerankDepth: Int?
+
     var hitText: HitText { noSnippets ? .none : fullText ? .full : .snippet }
 
     func validate() throws {
@@ -213,6 +219,11 @@ struct SearchCommand: ParsableCommand {
         if query.isEmpty && queries == nil { throw ValidationError("give a QUERY or --queries FILE") }
         if let filter, filter.isEmpty { throw ValidationError("--filter is empty: give a glob such as '*.md', or leave it out") }
         if noSnippets && fullText { throw ValidationError("--no-snippets and --full-text exclude each other") }
+        if let d = rerankDepth {
+            guard rerank != nil else { throw ValidationError("--rerank-depth needs --rerank DIR") }
+            guard (1...10_000).contains(d) else { throw ValidationError("--rerank-depth must be in 1...10000") }
+        }
+        if rerank != nil && exact { throw ValidationError("--exact measures the first stage: leave out --rerank") }
         if let whereFilter {
             do { _ = try MetadataFilter.parse(whereFilter) } catch { throw ValidationError("--where: \(error)") }
         }
@@ -221,13 +232,26 @@ struct SearchCommand: ParsableCommand {
     /// The `--where` filter (checked in `validate`).
     var metadataFilter: MetadataFilter? { whereFilter.flatMap { try? MetadataFilter.parse($0) } }
 
+    /// The reranker of `--rerank`, loaded once.
+    func loadReranker() throws -> CrossEncoder? {
+        guard let rerank else { return nil }
+        do { return try CrossEncoder(folder: URL(fileURLWithPath: rerank)) } catch let e as EmbeddingError { throw fail(e.message) }
+    }
+
+    /// One search, reranked when `--rerank` is given.
+    func search(_ c: Collection, _ request: SearchRequest, reranker: CrossEncoder?) throws -> [SearchHit] {
+        guard let reranker else { return try c.search(request) }
+        return try c.search(request, reranker: reranker, depth: max(k, rerankDepth ?? 50))
+    }
+
     func run() throws {
         let c = try collection.open()
-        if let queries { return try runMany(c, file: queries) }
+        let reranker = try loadReranker()
+        if let queries { return try runMany(c, file: queries, reranker: reranker) }
         let request = SearchRequest(query: query, instruct: queryOptions.instruct, examples: try queryOptions.allExamples(),
                                     task: task, k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, filter: metadataFilter,
                                     text: hitText, exact: exact)
-        let hits = try attempt { try c.search(request) }
+        let hits = try attempt { try search(c, request, reranker: reranker) }
         if json {
             struct Output: Encodable { let query: String; let mode: String; let k: Int; let hits: [SearchHit] }
             return try printJSON(Output(query: query, mode: mode, k: k, hits: hits))
@@ -246,7 +270,7 @@ struct SearchCommand: ParsableCommand {
 
 extension SearchCommand {
     /// Every query of a file, one after another, as a server would see them.
-    func runMany(_ c: Collection, file: String) throws {
+    func runMany(_ c: Collection, file: String, reranker: CrossEncoder?) throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw fail("\(file): cannot read the queries") }
         var texts: [(line: Int, text: String)] = []
         for (i, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
@@ -265,9 +289,9 @@ extension SearchCommand {
         for (lineNumber, text) in texts {
             let started = Date()
             let hits = try attempt(context: "\(file) line \(lineNumber)") {
-                try c.search(SearchRequest(query: text, instruct: queryOptions.instruct, examples: examples, task: task,
-                                           k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, filter: where_, text: hitText,
-                                           exact: exact))
+                try search(c, SearchRequest(query: text, instruct: queryOptions.instruct, examples: examples, task: task,
+                                            k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, filter: where_, text: hitText,
+                                            exact: exact), reranker: reranker)
             }
             times.append(Date().timeIntervalSince(started))
             if json {

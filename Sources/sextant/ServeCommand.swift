@@ -26,6 +26,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Largest request body in bytes.")
     var maxBodyBytes: Int = ServerLimits().maxBodyBytes
 
+    @Option(help: "A reranker model folder (cross-encoder or LLM reranker) for /v1/rerank, TEI's /rerank and reranked searches.")
+    var reranker: String?
+
     @Option(help: "Close a connection that sends nothing for this many seconds (slow or stuck clients).")
     var idleTimeout: Int = 60
 
@@ -39,13 +42,15 @@ struct ServeCommand: ParsableCommand {
         do { try config.validate() } catch { throw fail("\(error)") }
         let settings = config
         let c = try collection.open(mustExist: false)
-        let service = SextantService(collection: c)
+        let scorer: CrossEncoder?
+        do { scorer = try reranker.map { try CrossEncoder(folder: URL(fileURLWithPath: $0)) } } catch let e as EmbeddingError { throw fail(e.message) }
+        let service = SextantService(collection: c, reranker: scorer)
         let documents = (try? c.info().documents) ?? 0
         let directory = collection.indexURL.path
         let app = try attempt {
             try buildApplication(service: service, configuration: settings) { port in
                 FileHandle.standardError.write(Data("""
-                    sextant: serving \(directory) (\(documents) documents, model \(service.modelName)) \
+                    sextant: serving \(directory) (\(documents) documents, model \(service.modelName)\(scorer.map { ", reranker \($0.folder.name)" } ?? "")) \
                     on http://\(settings.urlHost):\(port)\(settings.apiKey == nil ? "" : " (API key required)")\n
                     """.utf8))
             }
