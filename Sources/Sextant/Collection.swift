@@ -669,16 +669,36 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
 
     // MARK: Tasks, info, reindex
 
-    /// Saves a named task (instruction and examples) for `search --task`.
-    public func saveTask(name: String, instruct: String, examples: [Example]) throws {
+    /// Saves a named task (instruction and examples) for `search --task`, optionally with a
+    /// default reranker folder (checked to load as one) and how many hits it reads.
+    public func saveTask(name: String, instruct: String, examples: [Example], reranker: String? = nil, rerankDepth: Int? = nil) throws {
         guard !name.isEmpty, name.count <= 200 else { throw SextantError(.invalidArgument, "a task name must have 1 to 200 characters") }
+        if let d = rerankDepth, !(1...10_000).contains(d) { throw SextantError(.invalidArgument, "the rerank depth must be in 1...10000") }
+        var folder: String? = nil
+        if let reranker {
+            let url = URL(fileURLWithPath: reranker).standardizedFileURL
+            do { _ = try CrossEncoder(folder: url, threads: 1) } catch let e as EmbeddingError {
+                throw SextantError(.invalidArgument, "the task's reranker: \(e.message)")
+            }
+            folder = url.path
+        }
         let json = String(decoding: try JSONEncoder().encode(examples), as: UTF8.self)
         let store = self.store
-        try writeLock.withLock { try store.saveTask(TaskRecord(name: name, instruct: instruct, examplesJSON: json)) }
+        try writeLock.withLock {
+            try store.saveTask(TaskRecord(name: name, instruct: instruct, examplesJSON: json, reranker: folder, rerankDepth: rerankDepth))
+        }
     }
 
-    public func tasks() throws -> [(name: String, instruct: String, examples: [Example])] {
-        try store.tasks().map { ($0.name, $0.instruct, Self.decodeExamples($0.examplesJSON)) }
+    public func tasks() throws -> [(name: String, instruct: String, examples: [Example], reranker: String?, rerankDepth: Int?)] {
+        try store.tasks().map { ($0.name, $0.instruct, Self.decodeExamples($0.examplesJSON), $0.reranker, $0.rerankDepth) }
+    }
+
+    /// The default reranker folder and depth a saved task names (nil when it names none).
+    public func taskReranker(named name: String) throws -> (folder: String, depth: Int?)? {
+        guard let task = try store.task(named: name) else {
+            throw SextantError(.notFound, "no task named '\(name)' (see sextant task list)")
+        }
+        return task.reranker.map { ($0, task.rerankDepth) }
     }
 
     static func decodeExamples(_ json: String) -> [Example] {

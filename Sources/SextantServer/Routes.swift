@@ -185,16 +185,23 @@ struct Routes: Sendable {
         let searchRequest = SearchRequest(query: body.query, instruct: body.instruction, examples: examples, task: body.task,
                                           k: k, mode: mode, pathFilter: body.filter, filter: filter, text: text,
                                           metadata: body.metadata ?? true, exact: body.exact ?? false)
-        if body.rerank == true && service.reranker == nil {
-            throw APIError.badRequest("this server has no reranker: start it with --reranker DIR, or leave out rerank")
-        }
         if let d = body.rerank_depth, !(1...limits.maxK).contains(d) {
             throw APIError.badRequest("rerank_depth must be in 1...\(limits.maxK)")
         }
         // One call into the engine: the query is micro-batched with concurrent ones there.
+        // The server's reranker, else the one the task names (a saved task's default).
+        var reranker = service.reranker.map { ($0, depth: nil as Int?) }
+        if reranker == nil, body.rerank ?? true, let task = body.task {
+            do { reranker = try await service.read { try service.reranker(forTask: task) } } catch let e as EmbeddingError {
+                throw APIError.badRequest("task '\(task)': its reranker cannot be loaded: \(e.message)")
+            }
+        }
+        if body.rerank == true && reranker == nil {
+            throw APIError.badRequest("this server has no reranker: start it with --reranker DIR (or save one in the task), or leave out rerank")
+        }
         let hits: [SearchHit]
-        if let reranker = service.reranker, body.rerank ?? true {
-            hits = try await service.collection.search(searchRequest, reranker: reranker, depth: max(k, body.rerank_depth ?? 50))
+        if let (scorer, taskDepth) = reranker, body.rerank ?? true {
+            hits = try await service.collection.search(searchRequest, reranker: scorer, depth: max(k, body.rerank_depth ?? taskDepth ?? 50))
         } else {
             hits = try await service.collection.search(searchRequest)
         }

@@ -85,6 +85,14 @@ public final class SextantService: Sendable {
         modelName = collection.embedder.folder.name
     }
 
+    private let taskRerankers = TaskRerankers()
+
+    /// The reranker a saved task names, loaded on first use and kept.
+    func reranker(forTask name: String) throws -> (CrossEncoder, depth: Int?)? {
+        guard let (folder, depth) = try collection.taskReranker(named: name) else { return nil }
+        return (try taskRerankers.get(folder), depth)
+    }
+
     /// Scores `documents` against `query` with the reranker, off the async threads.
     func rerankScores(_ reranker: CrossEncoder, query: String, documents: [String], instruction: String?) async throws -> [Double] {
         try await read { reranker.scores(query: query, passages: documents, instruction: instruction) }
@@ -130,4 +138,19 @@ public func buildApplication(service: SextantService, configuration: ServerConfi
                        server: .http1(configuration: .init(idleTimeout: .seconds(configuration.limits.idleTimeoutSeconds))),
                        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sextant"),
                        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) })
+}
+
+/// Rerankers named by saved tasks, by folder, loaded once each.
+final class TaskRerankers: @unchecked Sendable {   // the dictionary is only touched under the lock
+    private let lock = NSLock()
+    private var loaded: [String: CrossEncoder] = [:]
+
+    func get(_ folder: String) throws -> CrossEncoder {
+        lock.lock()
+        defer { lock.unlock() }
+        if let r = loaded[folder] { return r }
+        let r = try CrossEncoder(folder: URL(fileURLWithPath: folder))
+        loaded[folder] = r
+        return r
+    }
 }

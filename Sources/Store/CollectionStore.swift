@@ -85,11 +85,16 @@ public struct TaskRecord: Sendable, Equatable {
     public var instruct: String
     /// JSON array of {"query", "response"}.
     public var examplesJSON: String
+    /// A reranker model folder that searches with this task use by default, and its depth.
+    public var reranker: String?
+    public var rerankDepth: Int?
 
-    public init(name: String, instruct: String, examplesJSON: String) {
+    public init(name: String, instruct: String, examplesJSON: String, reranker: String? = nil, rerankDepth: Int? = nil) {
         self.name = name
         self.instruct = instruct
         self.examplesJSON = examplesJSON
+        self.reranker = reranker
+        self.rerankDepth = rerankDepth
     }
 }
 
@@ -299,6 +304,11 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
         // Built-in path, title and size moved from field rows to the documents table's columns.
         m.registerMigration("v4") { db in
             for id in try Int64.fetchAll(db, sql: "SELECT id FROM documents") { try refreshFields(db, documentId: id) }
+        }
+        // A task may name a default reranker (search --task uses it).
+        m.registerMigration("v5") { db in
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN reranker TEXT")
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN rerank_depth INTEGER")
         }
         return m
     }
@@ -743,22 +753,22 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
 
     public func saveTask(_ task: TaskRecord) throws {
         try write("saving task \(task.name)") { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO tasks(name, instruct, examples) VALUES (?, ?, ?)",
-                           arguments: [task.name, task.instruct, task.examplesJSON])
+            try db.execute(sql: "INSERT OR REPLACE INTO tasks(name, instruct, examples, reranker, rerank_depth) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [task.name, task.instruct, task.examplesJSON, task.reranker, task.rerankDepth])
         }
     }
 
     public func task(named name: String) throws -> TaskRecord? {
         try read("reading task \(name)") { db in
-            try Row.fetchOne(db, sql: "SELECT name, instruct, examples FROM tasks WHERE name = ?", arguments: [name])
-                .map { TaskRecord(name: $0[0], instruct: $0[1], examplesJSON: $0[2]) }
+            try Row.fetchOne(db, sql: "SELECT name, instruct, examples, reranker, rerank_depth FROM tasks WHERE name = ?", arguments: [name])
+                .map { TaskRecord(name: $0[0], instruct: $0[1], examplesJSON: $0[2], reranker: $0[3], rerankDepth: $0[4]) }
         }
     }
 
     public func tasks() throws -> [TaskRecord] {
         try read("listing tasks") { db in
-            try Row.fetchAll(db, sql: "SELECT name, instruct, examples FROM tasks ORDER BY name")
-                .map { TaskRecord(name: $0[0], instruct: $0[1], examplesJSON: $0[2]) }
+            try Row.fetchAll(db, sql: "SELECT name, instruct, examples, reranker, rerank_depth FROM tasks ORDER BY name")
+                .map { TaskRecord(name: $0[0], instruct: $0[1], examplesJSON: $0[2], reranker: $0[3], rerankDepth: $0[4]) }
         }
     }
 

@@ -220,7 +220,7 @@ struct SearchCommand: ParsableCommand {
         if let filter, filter.isEmpty { throw ValidationError("--filter is empty: give a glob such as '*.md', or leave it out") }
         if noSnippets && fullText { throw ValidationError("--no-snippets and --full-text exclude each other") }
         if let d = rerankDepth {
-            guard rerank != nil else { throw ValidationError("--rerank-depth needs --rerank DIR") }
+            guard rerank != nil || task != nil else { throw ValidationError("--rerank-depth needs --rerank DIR (or a --task that names a reranker)") }
             guard (1...10_000).contains(d) else { throw ValidationError("--rerank-depth must be in 1...10000") }
         }
         if rerank != nil && exact { throw ValidationError("--exact measures the first stage: leave out --rerank") }
@@ -232,21 +232,26 @@ struct SearchCommand: ParsableCommand {
     /// The `--where` filter (checked in `validate`).
     var metadataFilter: MetadataFilter? { whereFilter.flatMap { try? MetadataFilter.parse($0) } }
 
-    /// The reranker of `--rerank`, loaded once.
-    func loadReranker() throws -> CrossEncoder? {
-        guard let rerank else { return nil }
-        do { return try CrossEncoder(folder: URL(fileURLWithPath: rerank)) } catch let e as EmbeddingError { throw fail(e.message) }
+    /// The reranker of `--rerank`, else the one `--task` names (with its depth), loaded once.
+    func loadReranker(_ c: Collection) throws -> (CrossEncoder, depth: Int)? {
+        var folder = rerank, depth = rerankDepth
+        if folder == nil, let task, let saved = try attempt({ try c.taskReranker(named: task) }) {
+            folder = saved.folder
+            depth = depth ?? saved.depth
+        }
+        guard let folder else { return nil }
+        do { return (try CrossEncoder(folder: URL(fileURLWithPath: folder)), max(k, depth ?? 50)) } catch let e as EmbeddingError { throw fail(e.message) }
     }
 
-    /// One search, reranked when `--rerank` is given.
-    func search(_ c: Collection, _ request: SearchRequest, reranker: CrossEncoder?) throws -> [SearchHit] {
+    /// One search, reranked when a reranker is given.
+    func search(_ c: Collection, _ request: SearchRequest, reranker: (CrossEncoder, depth: Int)?) throws -> [SearchHit] {
         guard let reranker else { return try c.search(request) }
-        return try c.search(request, reranker: reranker, depth: max(k, rerankDepth ?? 50))
+        return try c.search(request, reranker: reranker.0, depth: reranker.depth)
     }
 
     func run() throws {
         let c = try collection.open()
-        let reranker = try loadReranker()
+        let reranker = try loadReranker(c)
         if let queries { return try runMany(c, file: queries, reranker: reranker) }
         let request = SearchRequest(query: query, instruct: queryOptions.instruct, examples: try queryOptions.allExamples(),
                                     task: task, k: k, mode: SearchMode(rawValue: mode)!, pathFilter: filter, filter: metadataFilter,
@@ -270,7 +275,7 @@ struct SearchCommand: ParsableCommand {
 
 extension SearchCommand {
     /// Every query of a file, one after another, as a server would see them.
-    func runMany(_ c: Collection, file: String, reranker: CrossEncoder?) throws {
+    func runMany(_ c: Collection, file: String, reranker: (CrossEncoder, depth: Int)?) throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw fail("\(file): cannot read the queries") }
         var texts: [(line: Int, text: String)] = []
         for (i, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
@@ -323,12 +328,18 @@ struct TaskCommand: ParsableCommand {
         @Option(help: "The instruction.") var instruct: String
         @Option(name: .customLong("example"), help: "A worked example 'QUERY=>PASSAGE' (repeatable).") var examples: [String] = []
         @Option(name: .customLong("examples"), help: "A JSON lines file of examples.") var examplesFile: String?
+        @Option(help: "A reranker model folder that search --task uses by default.") var rerank: String?
+        @Option(help: "Hits that reranker reads (default 50).") var rerankDepth: Int?
+
+        func validate() throws {
+            if rerankDepth != nil && rerank == nil { throw ValidationError("--rerank-depth needs --rerank DIR") }
+        }
 
         func run() throws {
             let c = try collection.open()
             let all = try examples.map(parseExample) + (examplesFile.map(readExamples) ?? [])
-            try attempt { try c.saveTask(name: name, instruct: instruct, examples: all) }
-            print("saved task '\(name)' (\(all.count) example\(all.count == 1 ? "" : "s"))")
+            try attempt { try c.saveTask(name: name, instruct: instruct, examples: all, reranker: rerank, rerankDepth: rerankDepth) }
+            print("saved task '\(name)' (\(all.count) example\(all.count == 1 ? "" : "s")\(rerank == nil ? "" : ", reranked"))")
         }
     }
 
@@ -341,11 +352,13 @@ struct TaskCommand: ParsableCommand {
             let c = try collection.open()
             let tasks = try attempt { try c.tasks() }
             if json {
-                struct T: Encodable { let name: String; let instruct: String; let examples: [Example] }
-                return try printJSON(tasks.map { T(name: $0.name, instruct: $0.instruct, examples: $0.examples) })
+                struct T: Encodable { let name: String; let instruct: String; let examples: [Example]; let reranker: String?; let rerank_depth: Int? }
+                return try printJSON(tasks.map { T(name: $0.name, instruct: $0.instruct, examples: $0.examples, reranker: $0.reranker, rerank_depth: $0.rerankDepth) })
             }
             if tasks.isEmpty { print("no saved tasks") }
-            for t in tasks { print("\(t.name): \(t.instruct) (\(t.examples.count) examples)") }
+            for t in tasks {
+                print("\(t.name): \(t.instruct) (\(t.examples.count) examples\(t.reranker.map { ", reranked by \($0)" } ?? ""))")
+            }
         }
     }
 }

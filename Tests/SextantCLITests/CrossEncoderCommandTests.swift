@@ -64,6 +64,30 @@ import Testing
         #expect(hits.map { $0["rank"] as? Int } == [1, 2, 3])
     }
 
+    @Test func aTaskCanNameADefaultReranker() throws {
+        let dir = try rerankFixture()
+        let index = temporaryFolder("sextant-cross-task")
+        let built = try runSextant(["index", dir.appendingPathComponent("corpus.jsonl").path, "--index", index.path, "--quiet", "--chunk-tokens", "0"])
+        #expect(built.status == 0, "\(built.stderr)")
+        let reranker = Self.fixtures.appendingPathComponent("tiny-bert-cross").path
+        let saved = try runSextant(["task", "add", "aero", "--index", index.path, "--instruct", "Find aeronautics passages",
+                                    "--rerank", reranker, "--rerank-depth", "4"])
+        #expect(saved.status == 0 && saved.stdout.contains("reranked"), "\(saved.stderr)")
+        let listed = try runSextant(["task", "list", "--index", index.path, "--json"])
+        let tasks = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]) ?? []
+        #expect(tasks.first?["reranker"] as? String == reranker && tasks.first?["rerank_depth"] as? Int == 4)
+        let r = try runSextant(["search", "lift when landing", "--index", index.path, "--task", "aero", "-k", "2", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let hits = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["hits"] as? [[String: Any]] ?? []
+        #expect(hits.count == 2 && hits.allSatisfy { $0["retrieval_score"] is Double })
+        // A task's reranker must load as one; nothing is saved otherwise.
+        let bad = try runSextant(["task", "add", "bad", "--index", index.path, "--instruct", "x",
+                                  "--rerank", repoRoot.appendingPathComponent("models/all-MiniLM-L6-v2").path])
+        #expect(bad.status != 0 && bad.stderr.contains("the task's reranker") && bad.stderr.contains("embedding model"), "\(bad.stderr)")
+        let after = try runSextant(["task", "list", "--index", index.path])
+        #expect(!after.stdout.contains("bad:"))
+    }
+
     @Test func badRerankerFoldersAreOneClearError() throws {
         let file = temporaryFolder("sextant-cross-bad").appendingPathComponent("c.jsonl")
         try Data("{\"id\": \"a\", \"text\": \"x\"}\n".utf8).write(to: file)

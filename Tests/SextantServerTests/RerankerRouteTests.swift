@@ -70,6 +70,23 @@ import Testing
         }
     }
 
+    @Test func aTaskWithARerankerReranksItsSearches() async throws {
+        let c = try Collection(directory: newIndexDirectory(), defaultModel: defaultModel, warn: { _ in })
+        _ = try c.upsertTexts(sampleTexts.map { TextDocument(id: $0.0, text: $0.1) })
+        try c.saveTask(name: "aero", instruct: "Find aeronautics passages", examples: [], reranker: Self.folder.path, rerankDepth: 3)
+        try c.saveTask(name: "plain", instruct: "Find passages", examples: [])
+        let app = try makeApp(SextantService(collection: c))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "lift", "k": 2, "task": "aero"])) { r in
+                #expect(r.status == .ok, "\(text(r))")
+                #expect((parse(r)["hits"] as? [[String: Any]] ?? []).allSatisfy { $0["retrieval_score"] is Double })
+            }
+            try await client.execute(uri: "/v1/search", method: .post, body: json(["query": "lift", "k": 2, "task": "plain", "rerank": true])) { r in
+                #expect(r.status == .badRequest && text(r).contains("no reranker"), "\(text(r))")
+            }
+        }
+    }
+
     @Test func withoutARerankerTEIRerankIsRefusedAndSearchCannotAskForOne() async throws {
         let app = try makeApp()
         try await app.test(.router) { client in
