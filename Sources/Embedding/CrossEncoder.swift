@@ -63,8 +63,9 @@ public final class CrossEncoder: @unchecked Sendable {   // immutable after init
             yesNo = (0, 0)
             promptPrefix = []
             promptSuffix = []
-            sigmoid = Self.usesSigmoid(config: folder.config,
-                                       stConfig: try ModelFolder.json(url.appendingPathComponent("config_sentence_transformers.json")) ?? [:])
+            sigmoid = try Self.usesSigmoid(config: folder.config,
+                                           stConfig: try ModelFolder.json(url.appendingPathComponent("config_sentence_transformers.json")) ?? [:],
+                                           path: url.path)
             self.maxLength = min(maxLength ?? folder.maxSequenceLength, bert.maxPositions)
         } else if let llm = model as? DecoderModel {
             guard !isEmbedder else {
@@ -95,12 +96,15 @@ public final class CrossEncoder: @unchecked Sendable {   // immutable after init
     /// sentence-transformers' activation for a one-label CrossEncoder: sigmoid unless the folder
     /// names another: `activation_fn` in `config_sentence_transformers.json` (v6), in
     /// `config.json`'s `sentence_transformers` (v4-5), or the older `sbert_ce_default_activation_function`.
-    static func usesSigmoid(config: [String: Any], stConfig: [String: Any]) -> Bool {
+    /// Another activation is refused.
+    static func usesSigmoid(config: [String: Any], stConfig: [String: Any], path: String) throws -> Bool {
         let named = stConfig["activation_fn"] as? String
             ?? ((config["sentence_transformers"] as? [String: Any])?["activation_fn"] as? String)
             ?? config["sbert_ce_default_activation_function"] as? String
         guard let named else { return true }
-        return named.hasSuffix("Sigmoid")
+        if named.hasSuffix(".Sigmoid") { return true }
+        if named.hasSuffix(".Identity") { return false }
+        throw EmbeddingError(.unsupportedModel, "\(path): the cross-encoder's activation \(named) is not supported (supported: Sigmoid, Identity)")
     }
 
     /// The token ids the model reads for one pair (after truncation), and their type ids.

@@ -35,6 +35,8 @@ let openAPIDocument = #"""
         "where": {"type": "object", "description": "a metadata filter, e.g. {\"year\": {\"$gte\": 2020}} (README: Metadata and filters)"},
         "metadata": {"type": "boolean", "default": true, "description": "whether hits carry their document's fields"},
         "exact": {"type": "boolean", "default": false, "description": "brute force over every matching chunk instead of the HNSW walk (measures recall)"},
+        "rerank": {"type": "boolean", "description": "rerank with the server's (or the task's) reranker; default true when there is one"},
+        "rerank_depth": {"type": "integer", "minimum": 1, "default": 50, "description": "hits the reranker reads"},
         "text": {"type": "string", "enum": ["snippet", "full", "none"], "default": "snippet", "description": "what text each hit carries"}}},
       "SearchHit": {"type": "object", "properties": {
         "rank": {"type": "integer"}, "score": {"type": "number"}, "path": {"type": "string"}, "chunk_id": {"type": "integer"},
@@ -63,6 +65,8 @@ let openAPIDocument = #"""
       "responses": {"200": {"description": "embeddings", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EmbeddingsResponse"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "413": {"$ref": "#/components/responses/TooLarge"}}}},
     "/v1/rerank": {"post": {"requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RerankRequest"}}}},
       "responses": {"200": {"description": "documents by relevance, best first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RerankResponse"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "413": {"$ref": "#/components/responses/TooLarge"}}}},
+    "/rerank": {"post": {"description": "Hugging Face TEI's rerank route (a server started with --reranker)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["query", "texts"], "properties": {"query": {"type": "string"}, "texts": {"type": "array", "items": {"type": "string"}, "minItems": 1}, "raw_scores": {"type": "boolean", "default": false}, "return_text": {"type": "boolean", "default": false}}}}}},
+      "responses": {"200": {"description": "texts by score, best first", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "score": {"type": "number"}, "text": {"type": "string"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "413": {"$ref": "#/components/responses/TooLarge"}}}},
     "/v1/search": {"post": {"requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchRequest"}}}},
       "responses": {"200": {"description": "hits, as sextant search --json prints them", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResponse"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"description": "unknown task", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
     "/v1/documents": {

@@ -188,7 +188,6 @@ struct Routes: Sendable {
         if let d = body.rerank_depth, !(1...limits.maxK).contains(d) {
             throw APIError.badRequest("rerank_depth must be in 1...\(limits.maxK)")
         }
-        // One call into the engine: the query is micro-batched with concurrent ones there.
         // The server's reranker, else the one the task names (a saved task's default).
         var reranker = service.reranker.map { ($0, depth: nil as Int?) }
         if reranker == nil, body.rerank ?? true, let task = body.task {
@@ -199,6 +198,7 @@ struct Routes: Sendable {
         if body.rerank == true && reranker == nil {
             throw APIError.badRequest("this server has no reranker: start it with --reranker DIR (or save one in the task), or leave out rerank")
         }
+        // One call into the engine: the query is micro-batched with concurrent ones there.
         let hits: [SearchHit]
         if let (scorer, taskDepth) = reranker, body.rerank ?? true {
             hits = try await service.collection.search(searchRequest, reranker: scorer, depth: max(k, body.rerank_depth ?? taskDepth ?? 50))

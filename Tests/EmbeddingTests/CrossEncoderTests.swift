@@ -86,6 +86,20 @@ import Inference
         #expect(spread > 1e-3)
     }
 
+    /// The activation as sentence-transformers 6 (config_sentence_transformers.json), 4-5
+    /// (config.json's sentence_transformers) and older versions (config.json) record it.
+    @Test func activationFromEveryConfigLayout() throws {
+        #expect(try CrossEncoder.usesSigmoid(config: [:], stConfig: [:], path: "m"))
+        #expect(try !CrossEncoder.usesSigmoid(config: [:], stConfig: ["activation_fn": "torch.nn.modules.linear.Identity"], path: "m"))
+        #expect(try !CrossEncoder.usesSigmoid(config: ["sentence_transformers": ["activation_fn": "torch.nn.modules.linear.Identity"]], stConfig: [:], path: "m"))
+        #expect(try !CrossEncoder.usesSigmoid(config: ["sbert_ce_default_activation_function": "torch.nn.modules.linear.Identity"], stConfig: [:], path: "m"))
+        #expect(try CrossEncoder.usesSigmoid(config: ["sbert_ce_default_activation_function": "torch.nn.modules.activation.Sigmoid"], stConfig: [:], path: "m"))
+        let e = #expect(throws: EmbeddingError.self) {
+            try CrossEncoder.usesSigmoid(config: [:], stConfig: ["activation_fn": "torch.nn.modules.activation.Tanh"], path: "m")
+        }
+        #expect(e?.message.contains("Tanh") == true)
+    }
+
     @Test func foldersThatAreNotRerankersAreOneClearError() throws {
         // An embedding model (no classification head).
         let e1 = #expect(throws: EmbeddingError.self) { try CrossEncoder(folder: defaultModel) }

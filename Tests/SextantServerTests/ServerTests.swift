@@ -104,6 +104,7 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
             try await client.execute(uri: "/openapi.json", method: .get, headers: [.authorization: "Bearer s3cret"]) { r in
                 #expect(r.status == .ok)
                 #expect((parse(r)["paths"] as? [String: Any])?.keys.contains("/v1/rerank") == true)
+                #expect((parse(r)["paths"] as? [String: Any])?.keys.contains("/rerank") == true)
                 let item = (parse(r)["paths"] as? [String: Any])?["/v1/documents/{id}"] as? [String: Any]
                 #expect(Set(item?.keys.map { $0 } ?? []) == ["get", "patch", "delete"])
             }
