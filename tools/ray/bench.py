@@ -101,10 +101,14 @@ def main():
                 single = f"http://127.0.0.1:{found.group(1)}"
                 break
             time.sleep(0.05)
-        serve.start(http_options={"host": "127.0.0.1", "port": 8790})
+        import socket
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(sharded.make_app([str(out / "shard-00"), str(out / "shard-01")], replicas=1, replica_cpus=0),
                   name="bench", route_prefix="/")
-        router = "http://127.0.0.1:8790"
+        router = f"http://127.0.0.1:{port}"
         print(f"\nsearch, k = 10, {len(queries)} queries one at a time (ms, client side, embedding included)")
         print(f"{'':28} {'p50':>7} {'p99':>7}")
         for mode in a.mode.split(","):

@@ -118,6 +118,13 @@ def start_sextant_serve(index):
     raise AssertionError("sextant serve did not start")
 
 
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def post(url, body, timeout=60):
     r = requests.post(url, data=body if isinstance(body, (bytes, str)) else json.dumps(body), timeout=timeout)
     return r.status_code, r.json()
@@ -235,11 +242,12 @@ def test_serve_start():
     t = time.time()
     single_proc, single_url = start_sextant_serve(WORK / "single")
     state.update(single_proc=single_proc, single=single_url)
-    serve.start(http_options={"host": "127.0.0.1", "port": 8781})
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
     shards = [str(WORK / "run-a/shard-00"), str(WORK / "run-a/shard-01")]
     serve.run(sharded.make_app(shards, replicas=2, replica_cpus=0), name="sharded", route_prefix="/")
     serve.run(sharded.make_app([str(WORK / "single")], replicas=1, replica_cpus=0), name="one", route_prefix="/one")
-    state.update(router="http://127.0.0.1:8781", one="http://127.0.0.1:8781/one")
+    state.update(router=f"http://127.0.0.1:{port}", one=f"http://127.0.0.1:{port}/one")
     assert requests.get(state["router"] + "/health", timeout=10).json() == {"status": "ok"}
     print(f"    sextant serve on the single collection, Serve apps up (2 shards x 2 replicas; 1 shard): {time.time() - t:.1f} s")
 
@@ -388,13 +396,14 @@ def test_two_node_cluster():
     check_shards(WORK / "run-c", docs, state["reference"])
     print(f"    ingest of {len(docs)} documents on {m['nodes']} nodes: every id once, vectors bit-identical")
     assert m["nodes"] == 2
-    serve.start(http_options={"host": "127.0.0.1", "port": 8782})
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(sharded.make_app([str(WORK / "run-c/shard-00"), str(WORK / "run-c/shard-01")], replicas=1, replica_cpus=1),
               name="cluster", route_prefix="/")
     single_proc, single_url = start_sextant_serve_import(WORK / "single-600", docs)
     try:
         for q in state["queries"]:
-            mine = search("http://127.0.0.1:8782", q, mode="dense", exact=True)
+            mine = search(f"http://127.0.0.1:{port}", q, mode="dense", exact=True)
             ref = search(single_url, q, mode="dense", exact=True)
             assert [h["path"] for h in mine] == [h["path"] for h in ref], q
     finally:
