@@ -172,6 +172,12 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     /// sha256 of the model's weights (of the shards' digests, in name order, when sharded).
     /// With a `store`, a digest is remembered per file path, size and modification time, so an
     /// unchanged model is not hashed again on every open.
+    /// A model folder's fingerprint, as a collection made with it records (`modelSHA256`): the
+    /// sha256 of its one `.safetensors` file, or of the sorted files' hex digests.
+    public static func modelFingerprint(of model: URL) throws -> String {
+        try fingerprint(of: model)
+    }
+
     static func fingerprint(of model: URL, store: CollectionStore? = nil) throws -> String {
         let fm = FileManager.default
         let names = ((try? fm.contentsOfDirectory(atPath: model.path)) ?? []).filter { $0.hasSuffix(".safetensors") }.sorted()

@@ -8,7 +8,7 @@ struct SextantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sextant",
         abstract: "Local semantic search with a built-in embedder.",
-        subcommands: [IndexCommand.self, ImportCommand.self, SearchCommand.self, DocsCommand.self, TaskCommand.self, InfoCommand.self, RemoveCommand.self,
+        subcommands: [IndexCommand.self, ImportCommand.self, FingerprintCommand.self, SearchCommand.self, DocsCommand.self, TaskCommand.self, InfoCommand.self, RemoveCommand.self,
                       ReindexCommand.self, EvalCommand.self, EmbedCommand.self, RerankCommand.self, BenchANNCommand.self, ServeCommand.self,
                       CPUCommand.self])
 }
@@ -43,6 +43,17 @@ func precisionOption(_ text: String) throws -> Precision {
 }
 
 SextantCommand.main()
+
+/// `sextant fingerprint`: the model fingerprint a collection records (for `import --model-sha256`).
+struct FingerprintCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fingerprint", abstract: "Print a model folder's fingerprint (the sha256 a collection records; import --model-sha256 checks it).")
+    @Option(help: "Model folder (default: $SEXTANT_MODEL, else models/all-MiniLM-L6-v2).") var model: String?
+
+    func run() throws {
+        print(try attempt { try Collection.modelFingerprint(of: modelURL(model)) })
+    }
+}
 
 /// `sextant cpu`: which code paths this machine gets (chosen at run time).
 struct CPUCommand: ParsableCommand {

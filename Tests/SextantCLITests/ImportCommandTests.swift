@@ -22,6 +22,11 @@ import Testing
         #expect(info.status == 0, "\(info.stderr)")
         let meta = try runSextant(["info", "--index", index, "--json"])
         let sha = try #require((try JSONSerialization.jsonObject(with: Data(meta.stdout.utf8)) as? [String: Any])?["modelSHA256"] as? String)
+        // `sextant fingerprint` prints the same without a collection; a folder without weights is an error.
+        let printed = try runSextant(["fingerprint"])
+        #expect(printed.status == 0 && printed.stdout == sha + "\n", "\(printed.stdout) \(printed.stderr)")
+        let none = try runSextant(["fingerprint", "--model", temporaryFolder("sextant-no-model").path])
+        #expect(none.status != 0 && none.stderr.contains("no .safetensors weights") && none.stdout.isEmpty, "\(none.stderr)")
         let file = temporaryFolder("sextant-import-file").appendingPathComponent("vectors.jsonl")
 
         // Bad input first: one error each, nothing stored.
@@ -64,6 +69,11 @@ import Testing
         #expect(try runSextant(["index", "fixtures/docs", "--index", index, "--quiet"]).status == 0)
         let meta = try runSextant(["info", "--index", index, "--json"])
         let sha = try #require((try JSONSerialization.jsonObject(with: Data(meta.stdout.utf8)) as? [String: Any])?["modelSHA256"] as? String)
+        // `sextant fingerprint` prints the same without a collection; a folder without weights is an error.
+        let printed = try runSextant(["fingerprint"])
+        #expect(printed.status == 0 && printed.stdout == sha + "\n", "\(printed.stdout) \(printed.stderr)")
+        let none = try runSextant(["fingerprint", "--model", temporaryFolder("sextant-no-model").path])
+        #expect(none.status != 0 && none.stderr.contains("no .safetensors weights") && none.stdout.isEmpty, "\(none.stderr)")
         let folder = temporaryFolder("sextant-npy")
         let lines = folder.appendingPathComponent("docs.jsonl")
         try Data(texts.enumerated().map { #"{"id": "n\#($0)", "text": \#(jsonString($1))}"# }.joined(separator: "\n").utf8).write(to: lines)

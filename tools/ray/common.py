@@ -1,6 +1,7 @@
 """Shared helpers of the Ray tools: the sextant binary, errors, shard hashing, model fingerprint."""
 import hashlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,26 +27,13 @@ def default_model() -> str:
 
 
 def model_fingerprint(model_dir: str) -> str:
-    """The model fingerprint sextant stores (Collection.fingerprint): the sha256 of the one
-    .safetensors file, or of the concatenated hex digests of several, sorted by name."""
-    folder = Path(model_dir)
-    names = sorted(p.name for p in folder.glob("*.safetensors")) if folder.is_dir() else []
-    if not names:
-        raise UserError(f"{model_dir}: no model here (no .safetensors weights)")
-
-    def digest(name: str) -> str:
-        h = hashlib.sha256()
-        with open(folder / name, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
-
-    if len(names) == 1:
-        return digest(names[0])
-    combined = hashlib.sha256()
-    for name in names:
-        combined.update(digest(name).encode())
-    return combined.hexdigest()
+    """The model fingerprint a collection records (what `sextant import --model-sha256` checks),
+    as `sextant fingerprint` prints it."""
+    r = subprocess.run([sextant_binary(), "fingerprint", "--model", model_dir], capture_output=True, text=True)
+    if r.returncode != 0:
+        lines = r.stderr.strip().splitlines()
+        raise UserError(lines[-1] if lines else f"sextant fingerprint --model {model_dir} failed (exit {r.returncode})")
+    return r.stdout.strip()
 
 
 def shard_of(doc_id: str, shards: int) -> int:
