@@ -46,6 +46,10 @@ public final class CrossEncoder: @unchecked Sendable {   // immutable after init
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         tokenizer = try folder.loadTokenizer()
         let model = try folder.loadModel(precision: precision)
+        guard Int(tokenizer.idLimit) <= model.vocabSize else {
+            throw EmbeddingError(.badConfig, "\(url.path): tokenizer.json has ids up to \(tokenizer.idLimit - 1) but the model's vocab_size is "
+                + "\(model.vocabSize): tokenizer and weights do not belong together")
+        }
         let isEmbedder = FileManager.default.fileExists(atPath: url.appendingPathComponent("modules.json").path)
             && folder.architectures.allSatisfy { !$0.hasSuffix("ForSequenceClassification") }
         if let bert = model as? BertModel {

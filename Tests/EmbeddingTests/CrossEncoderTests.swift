@@ -109,5 +109,13 @@ import Inference
         #expect(e2?.message.contains("3 labels") == true)
         // A missing folder.
         #expect(throws: EmbeddingError.self) { try CrossEncoder(folder: Self.dir.appendingPathComponent("no-such-model")) }
+        // A tokenizer that does not belong to the weights (ids beyond the model's vocabulary).
+        let fm = FileManager.default
+        let mixed = fm.temporaryDirectory.appendingPathComponent("sextant-cross-\(UUID().uuidString)")
+        try fm.copyItem(at: Self.dir.appendingPathComponent("tiny-bert-cross"), to: mixed)
+        try fm.removeItem(at: mixed.appendingPathComponent("tokenizer.json"))
+        try fm.copyItem(at: defaultModel.appendingPathComponent("tokenizer.json"), to: mixed.appendingPathComponent("tokenizer.json"))
+        let e4 = #expect(throws: EmbeddingError.self) { try CrossEncoder(folder: mixed) }
+        #expect(e4?.message.contains("do not belong together") == true)
     }
 }
