@@ -53,6 +53,12 @@
 
 static inline size_t sx_i8_blocks(size_t k) { return (k + SX_I8_QB - 1) / SX_I8_QB; }
 
+// 127 / amax, or 0 for a block of zeros (or of magnitudes so small that the quotient overflows).
+static inline float sx_i8_inverse(float amax) {
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    return isfinite(inv) ? inv : 0.0f;
+}
+
 // q = rint(v · inv) clamped to [-127, 127] (a NaN becomes -127); no add follows the product, so
 // the compiler cannot fuse it differently on different paths.
 static inline int8_t sx_i8_quantize1(float v, float inv) {
@@ -84,7 +90,7 @@ void sx_i8_pack_weights(const float *w, size_t n, size_t k, void *packed) {
                 const float *row = w + col * k;
                 float amax = 0;
                 for (size_t t = k0; t < k1; t++) amax = fmaxf(amax, fabsf(row[t]));
-                float inv = amax > 0 ? 127.0f / amax : 0.0f;
+                float inv = sx_i8_inverse(amax);
                 int32_t sum = 0;
                 for (size_t t = k0; t < k1; t++) {
                     int8_t q = sx_i8_quantize1(row[t], inv);
@@ -115,7 +121,7 @@ static void sx_i8_quantize_row(const float *x, size_t k, size_t kb, int8_t *q, i
         size_t k0 = b * SX_I8_QB, k1 = sx_min(k, k0 + SX_I8_QB);
         float amax = 0;
         for (size_t t = k0; t < k1; t++) amax = fmaxf(amax, fabsf(x[t]));
-        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        float inv = sx_i8_inverse(amax);
         scale[b] = amax / 127.0f;
         for (size_t t = k0; t < k0 + SX_I8_QB; t++) {
             int8_t v = t < k1 ? sx_i8_quantize1(x[t], inv) : 0;
@@ -142,7 +148,7 @@ static void sx_i8_quantize_row_avx512(const float *x, size_t k, size_t kb, int8_
         __m512 a = _mm512_max_ps(_mm512_abs_ps(v1),
                                  _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
         float amax = _mm512_reduce_max_ps(a);   // no NaN lanes left, and max is exact in any order
-        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        float inv = sx_i8_inverse(amax);
         scale[b] = amax / 127.0f;
         __m512 iv = _mm512_set1_ps(inv);
         __m512i q0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v0, iv), lo), hi));

@@ -11,7 +11,7 @@ public enum Precision: String, Sendable, CaseIterable {
     case bf16
     /// int8 weights and activations in blocks of 32 along k (the Q8_0 scheme), integer block sums
     /// scaled in f32 (AVX512_VNNI, AVX2, or portable code; every path gives the same results).
-    /// Weights take a quarter of f32's memory; vectors within cosine 0.999 of f32.
+    /// Weights take 1.25 bytes each (f32: 4); vectors within cosine 0.999 of f32.
     case int8
 
     /// The precision of the attention's input projection (queries, keys, values) under int8:

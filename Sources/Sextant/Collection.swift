@@ -683,8 +683,8 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         var folder: String? = nil
         if let reranker {
             let url = URL(fileURLWithPath: reranker).standardizedFileURL
-            do { _ = try CrossEncoder(folder: url, threads: 1) } catch let e as EmbeddingError {
-                throw SextantError(.invalidArgument, "the task's reranker: \(e.message)")
+            do { _ = try CrossEncoder(folder: url, threads: 1) } catch {
+                throw SextantError(.invalidArgument, "the task's reranker: \(error)")
             }
             folder = url.path
         }

@@ -119,6 +119,7 @@ public enum RunReranker {
                 continue
             }
             report.queries += 1
+            precondition(scores.count == head.count, "a rerank scorer must score every document it is given")
             var scored: [(id: String, score: Double)] = []
             var unscored: [String] = []
             for (d, s) in zip(head, scores) {

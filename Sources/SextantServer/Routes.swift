@@ -191,8 +191,10 @@ struct Routes: Sendable {
         // The server's reranker, else the one the task names (a saved task's default).
         var reranker = service.reranker.map { ($0, depth: nil as Int?) }
         if reranker == nil, body.rerank ?? true, let task = body.task {
-            do { reranker = try await service.read { try service.reranker(forTask: task) } } catch let e as EmbeddingError {
-                throw APIError.badRequest("task '\(task)': its reranker cannot be loaded: \(e.message)")
+            do { reranker = try await service.read { try service.reranker(forTask: task) } } catch let e as SextantError where e.code == .notFound {
+                throw e
+            } catch {
+                throw APIError.badRequest("task '\(task)': its reranker cannot be loaded: \(error)")
             }
         }
         if body.rerank == true && reranker == nil {

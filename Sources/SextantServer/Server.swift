@@ -140,17 +140,18 @@ public func buildApplication(service: SextantService, configuration: ServerConfi
                        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) })
 }
 
-/// Rerankers named by saved tasks, by folder, loaded once each.
+/// Rerankers named by saved tasks, by folder, loaded once each (a folder that failed to load
+/// keeps its error, so a request does not load it again).
 final class TaskRerankers: @unchecked Sendable {   // the dictionary is only touched under the lock
     private let lock = NSLock()
-    private var loaded: [String: CrossEncoder] = [:]
+    private var loaded: [String: Result<CrossEncoder, Error>] = [:]
 
     func get(_ folder: String) throws -> CrossEncoder {
         lock.lock()
         defer { lock.unlock() }
-        if let r = loaded[folder] { return r }
-        let r = try CrossEncoder(folder: URL(fileURLWithPath: folder))
+        if let r = loaded[folder] { return try r.get() }
+        let r = Result { try CrossEncoder(folder: URL(fileURLWithPath: folder)) }
         loaded[folder] = r
-        return r
+        return try r.get()
     }
 }

@@ -760,16 +760,25 @@ public final class CollectionStore: @unchecked Sendable {   // GRDB's DatabaseWr
 
     public func task(named name: String) throws -> TaskRecord? {
         try read("reading task \(name)") { db in
-            try Row.fetchOne(db, sql: "SELECT name, instruct, examples, reranker, rerank_depth FROM tasks WHERE name = ?", arguments: [name])
-                .map { TaskRecord(name: $0[0], instruct: $0[1], examplesJSON: $0[2], reranker: $0[3], rerankDepth: $0[4]) }
+            try Row.fetchOne(db, sql: "SELECT \(try Self.taskColumns(db)) FROM tasks WHERE name = ?", arguments: [name]).map(Self.taskRecord)
         }
     }
 
     public func tasks() throws -> [TaskRecord] {
         try read("listing tasks") { db in
-            try Row.fetchAll(db, sql: "SELECT name, instruct, examples, reranker, rerank_depth FROM tasks ORDER BY name")
-                .map { TaskRecord(name: $0[0], instruct: $0[1], examplesJSON: $0[2], reranker: $0[3], rerankDepth: $0[4]) }
+            try Row.fetchAll(db, sql: "SELECT \(try Self.taskColumns(db)) FROM tasks ORDER BY name").map(Self.taskRecord)
         }
+    }
+
+    /// The task columns to read: a read-only collection of an older build (no migration v5) has
+    /// no reranker columns, and its tasks have no reranker.
+    private static func taskColumns(_ db: Database) throws -> String {
+        let hasReranker = try db.columns(in: "tasks").contains { $0.name == "reranker" }
+        return "name, instruct, examples, " + (hasReranker ? "reranker, rerank_depth" : "NULL, NULL")
+    }
+
+    private static func taskRecord(_ row: Row) -> TaskRecord {
+        TaskRecord(name: row[0], instruct: row[1], examplesJSON: row[2], reranker: row[3], rerankDepth: row[4])
     }
 
     // MARK: Helpers

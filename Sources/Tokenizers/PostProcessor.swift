@@ -14,6 +14,19 @@ struct PostProcessor: Sendable {
 
     static let none = PostProcessor()
 
+    /// Every token id the post-processor can add.
+    var addedIds: [Int32] {
+        prefix + suffix + (pair ?? []).flatMap { piece -> [Int32] in if case let .special(ids, _) = piece { ids } else { [] } }
+    }
+
+    /// A token or type id from the file: a non-negative 32-bit integer, else the file is malformed.
+    static func templateId(_ value: Int) throws -> Int32 {
+        guard value >= 0, let id = Int32(exactly: value) else {
+            throw TokenizerError(.malformed, "post_processor: id \(value) is not a valid token id")
+        }
+        return id
+    }
+
     static func parse(_ json: [String: Any], tokenId: (String) -> Int32?) throws -> PostProcessor {
         let type = json["type"] as? String ?? "<missing>"
         switch type {
@@ -30,7 +43,7 @@ struct PostProcessor: Sendable {
                 } else if let special = item["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
                     let ids: [Int32]
                     if let entry = specials[name] as? [String: Any], let list = entry["ids"] as? [Int] {
-                        ids = list.map { Int32($0) }
+                        ids = try list.map(templateId)
                     } else if let id = tokenId(name) {
                         ids = [id]
                     } else {
@@ -44,12 +57,12 @@ struct PostProcessor: Sendable {
             if let pair = json["pair"] as? [[String: Any]] {
                 result.pair = try pair.map { item in
                     if let seq = item["Sequence"] as? [String: Any] {
-                        return .sequence(second: (seq["id"] as? String) == "B", typeId: Int32(seq["type_id"] as? Int ?? 0))
+                        return .sequence(second: (seq["id"] as? String) == "B", typeId: try templateId(seq["type_id"] as? Int ?? 0))
                     }
                     if let special = item["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
-                        let typeId = Int32(special["type_id"] as? Int ?? 0)
+                        let typeId = try templateId(special["type_id"] as? Int ?? 0)
                         if let entry = specials[name] as? [String: Any], let list = entry["ids"] as? [Int] {
-                            return .special(list.map { Int32($0) }, typeId: typeId)
+                            return .special(try list.map(templateId), typeId: typeId)
                         }
                         guard let id = tokenId(name) else { throw TokenizerError(.malformed, "template special token '\(name)' has no id") }
                         return .special([id], typeId: typeId)
@@ -63,7 +76,7 @@ struct PostProcessor: Sendable {
                 guard let p = json[key] as? [Any], p.count == 2, let id = p[1] as? Int else {
                     throw TokenizerError(.malformed, "\(type) has no '\(key)' [token, id] pair")
                 }
-                return Int32(id)
+                return try templateId(id)
             }
             let (cls, sep) = (try pair("cls"), try pair("sep"))
             // BERT: [CLS] A [SEP] B [SEP], B's part typed 1. RoBERTa: <s> A </s> </s> B </s>, all typed 0.

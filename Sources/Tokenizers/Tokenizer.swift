@@ -17,7 +17,7 @@ public struct Tokenizer: Sendable {
 
     /// One more than the largest id the tokenizer can produce.
     public var idLimit: Int32 {
-        max(model.vocab.maxId, addedTokenIds.values.max() ?? 0) + 1
+        max(model.vocab.maxId, addedTokenIds.values.max() ?? 0, postProcessor.addedIds.max() ?? 0) + 1
     }
 
     /// Number of tokens the post-processor adds around one sequence.

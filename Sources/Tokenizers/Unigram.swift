@@ -113,21 +113,23 @@ struct Unigram: Sendable {
     }
 }
 
-/// A trie over Unicode scalars for the pieces of a vocabulary.
+/// A trie over Unicode scalars for the pieces of a vocabulary: one hash table from (node,
+/// scalar) to child node, so a 250 000-piece vocabulary is one table, not a table per node.
 struct ScalarTrie: Sendable {
-    private var children: [[UInt32: Int32]] = [[:]]
+    private var children: [UInt64: Int32] = [:]
     private var values: [Int32] = [-1]
+
+    private static func key(_ node: Int, _ s: Unicode.Scalar) -> UInt64 { UInt64(node) << 21 | UInt64(s.value) }
 
     mutating func insert(_ key: [Unicode.Scalar], id: Int32) {
         var node = 0
         for s in key {
-            if let next = children[node][s.value] {
+            if let next = children[Self.key(node, s)] {
                 node = Int(next)
             } else {
-                children.append([:])
                 values.append(-1)
-                let next = Int32(children.count - 1)
-                children[node][s.value] = next
+                let next = Int32(values.count - 1)
+                children[Self.key(node, s)] = next
                 node = Int(next)
             }
         }
@@ -138,7 +140,7 @@ struct ScalarTrie: Sendable {
     func prefixes(of text: [Unicode.Scalar], from start: Int, _ body: (Int, Int32) -> Void) {
         var node = 0
         var i = start
-        while i < text.count, let next = children[node][text[i].value] {
+        while i < text.count, let next = children[Self.key(node, text[i])] {
             node = Int(next)
             i += 1
             if values[node] >= 0 { body(i, values[node]) }

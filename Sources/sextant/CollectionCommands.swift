@@ -223,7 +223,7 @@ struct SearchCommand: ParsableCommand {
             guard rerank != nil || task != nil else { throw ValidationError("--rerank-depth needs --rerank DIR (or a --task that names a reranker)") }
             guard (1...10_000).contains(d) else { throw ValidationError("--rerank-depth must be in 1...10000") }
         }
-        if rerank != nil && exact { throw ValidationError("--exact measures the first stage: leave out --rerank") }
+
         if let whereFilter {
             do { _ = try MetadataFilter.parse(whereFilter) } catch { throw ValidationError("--where: \(error)") }
         }
@@ -239,8 +239,11 @@ struct SearchCommand: ParsableCommand {
             folder = saved.folder
             depth = depth ?? saved.depth
         }
-        guard let folder else { return nil }
-        do { return (try CrossEncoder(folder: URL(fileURLWithPath: folder)), max(k, depth ?? 50)) } catch let e as EmbeddingError { throw fail(e.message) }
+        guard let folder else {
+            if rerankDepth != nil { throw fail("--rerank-depth: task '\(task ?? "")' names no reranker; give --rerank DIR") }
+            return nil
+        }
+        do { return (try CrossEncoder(folder: URL(fileURLWithPath: folder)), max(k, depth ?? 50)) } catch { throw fail("\(error)") }
     }
 
     /// One search, reranked when a reranker is given.

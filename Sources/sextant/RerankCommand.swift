@@ -244,8 +244,8 @@ struct RerankCommand: ParsableCommand {
     private func loadReranker(_ folder: String) throws -> CrossEncoder {
         do {
             return try CrossEncoder(folder: URL(fileURLWithPath: folder), precision: try precisionOption(precision), maxLength: maxLength)
-        } catch let e as EmbeddingError {
-            throw fail(e.message)
+        } catch {
+            throw fail("\(error)")
         }
     }
 

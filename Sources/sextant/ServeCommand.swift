@@ -43,7 +43,7 @@ struct ServeCommand: ParsableCommand {
         let settings = config
         let c = try collection.open(mustExist: false)
         let scorer: CrossEncoder?
-        do { scorer = try reranker.map { try CrossEncoder(folder: URL(fileURLWithPath: $0)) } } catch let e as EmbeddingError { throw fail(e.message) }
+        do { scorer = try reranker.map { try CrossEncoder(folder: URL(fileURLWithPath: $0)) } } catch { throw fail("\(error)") }
         let service = SextantService(collection: c, reranker: scorer)
         let documents = (try? c.info().documents) ?? 0
         let directory = collection.indexURL.path

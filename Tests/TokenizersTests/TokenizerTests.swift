@@ -80,6 +80,19 @@ func miniTokenizerJSON(normalizer: String = #"{"type": "BertNormalizer", "clean_
         #expect(e4?.code == .malformed && e4?.message.contains("[piece, score]") == true)
     }
 
+    /// Template ids that are not token ids are a malformed file, not a crash; template ids count
+    /// in `idLimit` (so a model whose vocabulary is smaller is caught before it reads past it).
+    @Test func templateIdsAreChecked() throws {
+        let good = String(decoding: miniTokenizerJSON(), as: UTF8.self)
+        for bad in ["-1", "99999999999"] {
+            let text = good.replacingOccurrences(of: #""ids": [3]"#, with: "\"ids\": [\(bad)]")
+            let e = #expect(throws: TokenizerError.self) { try Tokenizer(jsonData: Data(text.utf8)) }
+            #expect(e?.code == .malformed && e?.message.contains("not a valid token id") == true)
+        }
+        let big = good.replacingOccurrences(of: #""ids": [3]"#, with: #""ids": [40]"#)
+        #expect(try Tokenizer(jsonData: Data(big.utf8)).idLimit == 41)
+    }
+
     @Test func malformedFilesGiveClearErrors() throws {
         #expect(throws: TokenizerError.self) { try Tokenizer(jsonData: Data("{not json".utf8)) }
         #expect(throws: TokenizerError.self) { try Tokenizer(jsonData: Data("[1, 2]".utf8)) }

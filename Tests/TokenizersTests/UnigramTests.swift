@@ -41,7 +41,11 @@ import Testing
     @Test(arguments: names)
     func pairsMatchHuggingFaceTokenizers(_ name: String) throws {
         let url = repoRoot.appendingPathComponent("fixtures/tokenizer/\(name).pairs.golden.json")
-        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        // Every fixture tokenizer has pair goldens.
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            Issue.record("\(name): no pair goldens at \(url.path)")
+            return
+        }
         let tokenizer = try Tokenizer(contentsOf: repoRoot.appendingPathComponent("fixtures/rerankers/tokenizers/\(name)/tokenizer.json"))
         let cases = try JSONDecoder().decode([PairCase].self, from: Data(contentsOf: url))
         #expect(!cases.isEmpty)

@@ -331,6 +331,7 @@ def test_kill_a_replica_mid_run():
     assert len(replicas) == 2, replicas
     victim = ray.get_actor(replicas[0], namespace="serve")
     done, failures, retried, killed = [], [], [], threading.Event()
+    kill_lock = threading.Lock()
 
     def one(q):
         try:
@@ -343,9 +344,12 @@ def test_kill_a_replica_mid_run():
                 failures.append((q, "different hits"))
         except Exception as e:
             failures.append((q, repr(e)))
-        done.append(q)
-        if len(done) == 40 and not killed.is_set():
-            killed.set()
+        with kill_lock:   # exactly one thread kills, at the 40th answer
+            done.append(q)
+            kill_now = len(done) >= 40 and not killed.is_set()
+            if kill_now:
+                killed.set()
+        if kill_now:
             ray.kill(victim, no_restart=True)
 
     t = time.time()
@@ -362,9 +366,13 @@ def test_kill_a_replica_mid_run():
         if healthy and len(replica_names("sharded#shard-0#")) == 2:
             break
         time.sleep(0.2)
-    time.sleep(1)
-    running = subprocess.run(["pgrep", "-f", f"^{BIN} serve --index {WORK}/run-a/shard-00 "],
-                             capture_output=True, text=True).stdout.split()
+    # The killed replica's server exits shortly after it: poll instead of one fixed wait.
+    for _ in range(50):
+        running = subprocess.run(["pgrep", "-f", f"^{BIN} serve --index {WORK}/run-a/shard-00 "],
+                                 capture_output=True, text=True).stdout.split()
+        if len(running) == 2:
+            break
+        time.sleep(0.2)
     print(f"    afterwards: shard 0 healthy again with {len(replica_names('sharded#shard-0#'))} replicas, "
           f"{len(running)} sextant serve processes on it")
     assert len(running) == 2, "the killed replica's sextant serve is still running (or none replaced it)"
