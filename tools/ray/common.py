@@ -2,6 +2,7 @@
 import hashlib
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -19,6 +20,20 @@ def sextant_binary() -> str:
         where = "$SEXTANT_BIN" if os.environ.get("SEXTANT_BIN") else "the default place"
         raise UserError(f"no sextant binary at {path} ({where}): build it (swift build -c release) or set SEXTANT_BIN")
     return os.path.abspath(path)
+
+
+def open_log():
+    """An anonymous log file for a child process's output: it has no name, so nothing is left
+    in /tmp when Ray kills the actor that owns it."""
+    return tempfile.TemporaryFile(prefix="sextant-")
+
+
+def read_log(f, start: int = 0) -> tuple[str, int]:
+    """What a child has written to the log `f` from byte `start` on, and the end offset; read
+    without moving the offset the child writes at."""
+    fd = f.fileno()
+    end = os.fstat(fd).st_size
+    return os.pread(fd, max(0, end - start), start).decode("utf-8", errors="replace"), end
 
 
 def default_model() -> str:

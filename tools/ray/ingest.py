@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unicodedata
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import UserError, default_model, model_fingerprint, run_main, sextant_binary, shard_of
+from common import UserError, default_model, model_fingerprint, open_log, read_log, run_main, sextant_binary, shard_of
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
 PAD = '{"id": -1, "text": "."}\n'   # fills a partial batch (see EmbedWorker)
@@ -154,7 +153,7 @@ class EmbedWorker:
     def __init__(self, binary, model, threads, batch_lines, crash_marker=None):
         self.batch_lines = batch_lines
         self.crash_marker = crash_marker
-        self.log = tempfile.NamedTemporaryFile(prefix="sextant-embed-", suffix=".log", delete=False)
+        self.log = open_log()
         self.cmd = [binary, "embed", "--model", model, "--threads", str(threads), "--batch-lines", str(batch_lines)]
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
         self.log_offset = 0
@@ -162,8 +161,8 @@ class EmbedWorker:
     def _failure(self, what):
         self.proc.kill()
         self.proc.wait()
-        with open(self.log.name, encoding="utf-8", errors="replace") as f:
-            tail = [l.strip() for l in f if l.strip() and "reached the limit" not in l][-3:]
+        lines = read_log(self.log)[0].splitlines()
+        tail = [l.strip() for l in lines if l.strip() and "reached the limit" not in l][-3:]
         return RuntimeError(f"sextant embed {what} (exit status {self.proc.returncode}): {' | '.join(tail) or 'no message'}")
 
     def __call__(self, batch):
@@ -214,17 +213,14 @@ class EmbedWorker:
 
     def _truncated(self):
         """Inputs sextant embed truncated at the model's limit since the last call (from its warnings)."""
-        with open(self.log.name, encoding="utf-8", errors="replace") as f:
-            f.seek(self.log_offset)
-            text = f.read()
-            self.log_offset = f.tell()
+        text, self.log_offset = read_log(self.log, self.log_offset)
         return sum(int(m) for m in re.findall(r"warning: (\d+) input\(s\) reached the limit", text))
 
     def __del__(self):
         try:
             self.proc.stdin.close()
             self.proc.wait(timeout=5)
-            os.unlink(self.log.name)
+            self.log.close()
         except Exception:
             pass
 

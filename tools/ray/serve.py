@@ -22,11 +22,10 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from common import UserError, run_main, sextant_binary
+from common import UserError, open_log, read_log, run_main, sextant_binary
 
 RRF_K = 60            # Sextant's reciprocalRankFusion constant (Sources/Sextant/SearchTypes.swift)
 HYBRID_DEPTH = 100    # Sextant's depth of each hybrid leg: max(k, 100) (Collection.search)
@@ -118,7 +117,7 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
         def __init__(self, index):
             import aiohttp  # noqa: F401  (fail here, not at the first request)
             self.index = index
-            self.log = tempfile.NamedTemporaryFile(prefix="sextant-serve-", suffix=".log", delete=False)
+            self.log = open_log()
             cmd = [binary, "serve", "--index", index, "--host", "127.0.0.1", "--port", "0"]
             if model:
                 cmd += ["--model", model]
@@ -126,7 +125,7 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
             self.watchdog = subprocess.Popen(["sh", "-c", WATCHDOG, str(self.proc.pid)], stdin=subprocess.PIPE)
             self.port, deadline = None, time.time() + 120
             while self.port is None:
-                text = Path(self.log.name).read_text(errors="replace")
+                text = read_log(self.log)[0]
                 m = re.search(r"serving .* on http://127\.0\.0\.1:(\d+)", text)
                 if m:
                     self.port = int(m.group(1))
@@ -160,7 +159,7 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
                 self.proc.terminate()
                 self.proc.wait(timeout=5)
                 self.watchdog.stdin.close()
-                os.unlink(self.log.name)
+                self.log.close()
             except Exception:
                 pass
 
@@ -181,6 +180,9 @@ def make_app(shard_dirs, replicas=1, replica_cpus=1.0, router_cpus=0.0, model=No
                     return await self.shards[shard].call.remote(method, path, bodies)
                 except Exception as e:   # RayActorError, ActorUnavailableError, a dead server...
                     last = e
+                    # A shard that timed out is slow, not dead: another try would only wait again.
+                    if isinstance(e, TimeoutError) or isinstance(getattr(e, "cause", None), TimeoutError):
+                        break
                     retried[0] += 1
                     await asyncio.sleep(min(0.05 * 2 ** attempt, 1.0))
             raise ShardUnavailable(f"shard {shard} did not answer after {ATTEMPTS} tries: "

@@ -7,6 +7,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 venv="$here/.venv"
 sum="$(cat "$here/requirements.txt" "$here/constraints.txt" | sha256sum | cut -c1-16)"
 stamp="$venv/.sextant-ray-ready-$sum"
+# One set-up at a time (a test run and a user's command may start together).
+exec 9>"$here/.venv.lock"
+flock 9
 if [ ! -f "$stamp" ]; then
   py="${PYTHON:-python3}"
   if ! "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
