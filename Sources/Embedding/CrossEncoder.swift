@@ -39,62 +39,94 @@ public final class CrossEncoder: @unchecked Sendable {   // immutable after init
     static let judgeSuffix = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
     /// Loads a reranker folder; a folder that holds an embedding model, a head with several
-    /// labels or an architecture not supported is one clear error.
+    /// labels or an architecture not supported is one clear error (found before any weight is read).
     public init(folder url: URL, threads: Int? = nil, precision: Precision = .f32, maxLength: Int? = nil) throws {
         let folder = try ModelFolder(url: url)
         self.folder = folder
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         tokenizer = try folder.loadTokenizer()
+        let inspected = try Self.inspect(folder, tokenizer: tokenizer, weights: try WeightStore(folder: url))
+        kind = inspected.kind
+        sigmoid = inspected.sigmoid
         let model = try folder.loadModel(precision: precision)
         guard Int(tokenizer.idLimit) <= model.vocabSize else {
             throw EmbeddingError(.badConfig, "\(url.path): tokenizer.json has ids up to \(tokenizer.idLimit - 1) but the model's vocab_size is "
                 + "\(model.vocabSize): tokenizer and weights do not belong together")
         }
-        let isEmbedder = FileManager.default.fileExists(atPath: url.appendingPathComponent("modules.json").path)
-            && folder.architectures.allSatisfy { !$0.hasSuffix("ForSequenceClassification") }
-        if let bert = model as? BertModel {
-            guard let head = bert.classifier else {
-                throw EmbeddingError(.unsupportedModel, "\(url.path): \(folder.name) is an embedding model (an encoder without a classification head), "
-                    + "not a reranker: give it as --model, or give a cross-encoder (…ForSequenceClassification) as the reranker")
-            }
-            guard head.labels == 1 else {
-                throw EmbeddingError(.unsupportedModel, "\(url.path): the classifier has \(head.labels) labels (\(head.labelNames.joined(separator: ", "))); "
-                    + "a reranker scores with one label")
-            }
-            kind = .classifier
+        switch (kind, model) {
+        case (.classifier, let bert as BertModel) where bert.classifier != nil:
             encoder = bert
             decoder = nil
             yesNo = (0, 0)
             promptPrefix = []
             promptSuffix = []
-            sigmoid = try Self.usesSigmoid(config: folder.config,
-                                           stConfig: try ModelFolder.json(url.appendingPathComponent("config_sentence_transformers.json")) ?? [:],
-                                           path: url.path)
             self.maxLength = min(maxLength ?? folder.maxSequenceLength, bert.maxPositions)
-        } else if let llm = model as? DecoderModel {
-            guard !isEmbedder else {
-                throw EmbeddingError(.unsupportedModel, "\(url.path): \(folder.name) is an embedding model (modules.json with pooling), not a reranker")
-            }
-            guard llm.hasLanguageModelHead else {
-                throw EmbeddingError(.unsupportedModel, "\(url.path): an LLM reranker needs an LM head (lm_head.weight or tied embeddings)")
-            }
-            guard let yes = tokenizer.id(of: "yes"), let no = tokenizer.id(of: "no") else {
-                throw EmbeddingError(.unsupportedModel, "\(url.path)/tokenizer.json: no 'yes' and 'no' tokens, so this is not a yes/no LLM reranker")
-            }
-            kind = .yesNo
+        case (.yesNo, let llm as DecoderModel) where llm.hasLanguageModelHead:
             encoder = nil
             decoder = llm
-            yesNo = (yes, no)
+            yesNo = (tokenizer.id(of: "yes")!, tokenizer.id(of: "no")!)   // checked by inspect
             promptPrefix = tokenizer.tokenize(Self.judgePrefix)
             promptSuffix = tokenizer.tokenize(Self.judgeSuffix)
-            sigmoid = true
             self.maxLength = min(maxLength ?? min(folder.maxSequenceLength, 8192), llm.maxPositions)
             guard self.maxLength > promptPrefix.count + promptSuffix.count else {
                 throw EmbeddingError(.badInput, "max length \(self.maxLength) leaves no room for the reranker's prompt (\(promptPrefix.count + promptSuffix.count) tokens)")
             }
-        } else {
-            throw EmbeddingError(.unsupportedModel, "\(url.path): not a reranker model")
+        default:
+            throw EmbeddingError(.unsupportedModel, "\(url.path): the weights do not hold the \(kind.rawValue) the configs describe")
         }
+    }
+
+    /// Checks that a folder holds a reranker Sextant runs, from its configs, tokenizer and tensor
+    /// names only (no weight is read): what `task add --rerank` checks before saving a task.
+    public static func validate(folder url: URL) throws {
+        let folder = try ModelFolder(url: url)
+        _ = try inspect(folder, tokenizer: try folder.loadTokenizer(), weights: try WeightStore(folder: url))
+    }
+
+    /// Which kind of reranker a folder holds, and whether its scores go through a sigmoid.
+    static func inspect(_ folder: ModelFolder, tokenizer: Tokenizer, weights: WeightStore) throws -> (kind: Kind, sigmoid: Bool) {
+        let path = folder.url.path
+        if let vocab = folder.config["vocab_size"] as? Int, Int(tokenizer.idLimit) > vocab {
+            throw EmbeddingError(.badConfig, "\(path): tokenizer.json has ids up to \(tokenizer.idLimit - 1) but the model's vocab_size is "
+                + "\(vocab): tokenizer and weights do not belong together")
+        }
+        let isEmbedder = FileManager.default.fileExists(atPath: folder.url.appendingPathComponent("modules.json").path)
+            && folder.architectures.allSatisfy { !$0.hasSuffix("ForSequenceClassification") }
+        if folder.isDecoder {
+            guard !isEmbedder else {
+                throw EmbeddingError(.unsupportedModel, "\(path): \(folder.name) is an embedding model (modules.json with pooling), not a reranker")
+            }
+            let tied = folder.config["tie_word_embeddings"] as? Bool ?? false
+            guard weights.contains("lm_head.weight") || tied else {
+                throw EmbeddingError(.unsupportedModel, "\(path): an LLM reranker needs an LM head (lm_head.weight or tied embeddings)")
+            }
+            guard tokenizer.id(of: "yes") != nil, tokenizer.id(of: "no") != nil else {
+                throw EmbeddingError(.unsupportedModel, "\(path)/tokenizer.json: no 'yes' and 'no' tokens, so this is not a yes/no LLM reranker")
+            }
+            return (.yesNo, true)
+        }
+        let encoderFamily = ["bert", "roberta", "xlm-roberta"].contains(folder.modelType)
+            || folder.architectures.contains { $0.hasPrefix("Bert") || $0.hasPrefix("XLMRoberta") || $0.hasPrefix("Roberta") }
+        guard encoderFamily else {
+            let named = folder.architectures.isEmpty ? "model_type '\(folder.modelType)'" : "architecture \(folder.architectures.joined(separator: ", "))"
+            throw EmbeddingError(.unsupportedModel, "\(path): \(named) is not a reranker Sextant runs (supported: Bert/XLMRobertaForSequenceClassification "
+                + "cross-encoders; Qwen3/Qwen2/Llama/Mistral yes/no LLM rerankers)")
+        }
+        guard let head = ["classifier.out_proj.weight", "classifier.weight"].first(where: weights.contains),
+              let labels = weights.shape(of: head)?.first else {
+            throw EmbeddingError(.unsupportedModel, "\(path): \(folder.name) is an embedding model (an encoder without a classification head), "
+                + "not a reranker: give it as --model, or give a cross-encoder (…ForSequenceClassification) as the reranker")
+        }
+        guard labels == 1 else {
+            let id2label = folder.config["id2label"] as? [String: Any] ?? [:]
+            let names = (0..<labels).compactMap { id2label[String($0)] as? String }
+            throw EmbeddingError(.unsupportedModel, "\(path): the classifier has \(labels) labels (\(names.joined(separator: ", "))); "
+                + "a reranker scores with one label")
+        }
+        let sigmoid = try usesSigmoid(config: folder.config,
+                                      stConfig: try ModelFolder.json(folder.url.appendingPathComponent("config_sentence_transformers.json")) ?? [:],
+                                      path: path)
+        return (.classifier, sigmoid)
     }
 
     /// sentence-transformers' activation for a one-label CrossEncoder: sigmoid unless the folder

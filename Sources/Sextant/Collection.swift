@@ -676,14 +676,14 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     // MARK: Tasks, info, reindex
 
     /// Saves a named task (instruction and examples) for `search --task`, optionally with a
-    /// default reranker folder (checked to load as one) and how many hits it reads.
+    /// default reranker folder (checked to be one, without loading its weights) and how many hits it reads.
     public func saveTask(name: String, instruct: String, examples: [Example], reranker: String? = nil, rerankDepth: Int? = nil) throws {
         guard !name.isEmpty, name.count <= 200 else { throw SextantError(.invalidArgument, "a task name must have 1 to 200 characters") }
         if let d = rerankDepth, !(1...10_000).contains(d) { throw SextantError(.invalidArgument, "the rerank depth must be in 1...10000") }
         var folder: String? = nil
         if let reranker {
             let url = URL(fileURLWithPath: reranker).standardizedFileURL
-            do { _ = try CrossEncoder(folder: url, threads: 1) } catch {
+            do { try CrossEncoder.validate(folder: url) } catch {
                 throw SextantError(.invalidArgument, "the task's reranker: \(error)")
             }
             folder = url.path

@@ -100,6 +100,19 @@ import Inference
         #expect(e?.message.contains("Tanh") == true)
     }
 
+    /// The check `task add --rerank` runs (configs, tokenizer and tensor names only) agrees with loading.
+    @Test func validateWithoutLoading() throws {
+        for name in ["tiny-bert-cross", "tiny-xlmr-cross", "tiny-qwen3-reranker"] {
+            try CrossEncoder.validate(folder: Self.dir.appendingPathComponent(name))
+        }
+        let e1 = #expect(throws: EmbeddingError.self) { try CrossEncoder.validate(folder: defaultModel) }
+        #expect(e1?.message.contains("embedding model") == true)
+        let e2 = #expect(throws: EmbeddingError.self) { try CrossEncoder.validate(folder: Self.dir.appendingPathComponent("tiny-bert-cross-3")) }
+        #expect(e2?.message.contains("3 labels") == true)
+        let e3 = #expect(throws: EmbeddingError.self) { try CrossEncoder.validate(folder: Self.dir.appendingPathComponent("tiny-xlmr-embed")) }
+        #expect(e3?.message.contains("embedding model") == true)
+    }
+
     @Test func foldersThatAreNotRerankersAreOneClearError() throws {
         // An embedding model (no classification head).
         let e1 = #expect(throws: EmbeddingError.self) { try CrossEncoder(folder: defaultModel) }
