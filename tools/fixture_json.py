@@ -27,6 +27,31 @@ def jdump(obj):
     return escape_invisible(json.dumps(obj, ensure_ascii=False))
 
 
+def render_json(obj):
+    """Fixture layout: a top-level dict has one key per line, a list of dicts (top-level or as a
+    dict value) one item per line; checked to round-trip. Ends with a newline."""
+    def render_list(items, indent):
+        if not items:
+            return "[]"
+        return "[\n" + ",\n".join(indent + "  " + jdump(x) for x in items) + "\n" + indent + "]"
+
+    if isinstance(obj, list):
+        text = render_list(obj, "")
+    else:
+        lines = []
+        for k, v in obj.items():
+            val = render_list(v, "  ") if isinstance(v, list) and v and isinstance(v[0], dict) else jdump(v)
+            lines.append("  " + jdump(k) + ": " + val)
+        text = "{\n" + ",\n".join(lines) + "\n}"
+    assert json.loads(text) == obj
+    return text + "\n"
+
+
+def pretty_json(obj):
+    """Config files as transformers writes them (indent 2)."""
+    return json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
+
+
 # Deterministic generator: splitmix64, so the fixtures never depend on Python's `random`.
 class Rng:
     def __init__(self, seed):

@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixture_json import Rng, jdump  # noqa: E402
+from fixture_json import Rng, pretty_json, render_json  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -57,30 +57,7 @@ SP_ALPHABET = 120        # characters kept; the rest of the text's characters go
 
 
 # --------------------------------------------------------------------------------------------
-# Output helpers (same layout as tools/make-goldens.py: one record per line).
-def render_json(obj):
-    """Top-level dict: one key per line; lists of dicts: one item per line."""
-    def render_list(items, indent):
-        if not items:
-            return "[]"
-        return "[\n" + ",\n".join(indent + "  " + jdump(x) for x in items) + "\n" + indent + "]"
-
-    if isinstance(obj, list):
-        text = render_list(obj, "")
-    else:
-        lines = []
-        for k, v in obj.items():
-            val = render_list(v, "  ") if isinstance(v, list) and v and isinstance(v[0], dict) else jdump(v)
-            lines.append("  " + jdump(k) + ": " + val)
-        text = "{\n" + ",\n".join(lines) + "\n}"
-    assert json.loads(text) == obj
-    return text + "\n"
-
-
-def pretty_json(obj):
-    return json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
-
-
+# Output helpers (render_json and pretty_json: tools/fixture_json.py)
 class Writer:
     """Collects every output file; writes them, or (--check) compares them with the tree."""
 

@@ -16,7 +16,7 @@ import unicodedata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixture_json import Rng, jdump  # noqa: E402
+from fixture_json import Rng, render_json  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -239,23 +239,9 @@ QUERIES = [  # (instruct, text); embedded input is exactly instruct + " " + text
 # --------------------------------------------------------------------------------------------
 # Output: JSON with one record per line, so diffs stay readable and files stay stable.
 def write_json(path, obj):
-    """Top-level dict: one key per line; lists (top-level or as dict values): one item per line."""
-    def render_list(items, indent):
-        if not items:
-            return "[]"
-        inner = ",\n".join(indent + "  " + jdump(x) for x in items)
-        return "[\n" + inner + "\n" + indent + "]"
-
-    if isinstance(obj, list):
-        text = render_list(obj, "")
-    else:
-        lines = []
-        for k, v in obj.items():
-            val = render_list(v, "  ") if isinstance(v, list) and v and isinstance(v[0], dict) else jdump(v)
-            lines.append("  " + jdump(k) + ": " + val)
-        text = "{\n" + ",\n".join(lines) + "\n}"
+    """One record per line (fixture_json.render_json), checked to round-trip."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
+    path.write_text(render_json(obj), encoding="utf-8")
     assert json.loads(path.read_text(encoding="utf-8")) == obj, f"{path} does not round-trip"
 
 
