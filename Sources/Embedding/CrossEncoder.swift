@@ -159,6 +159,11 @@ public final class CrossEncoder: @unchecked Sendable {   // immutable after init
     /// The raw scores (logits; for LLM rerankers log P(yes) - log P(no)) of each passage with
     /// the query, in passage order.
     public func logits(query: String, passages: [String], instruction: String? = nil) -> [Double] {
+        logitsCountingTokens(query: query, passages: passages, instruction: instruction).logits
+    }
+
+    /// `logits`, and the number of tokens the model read (for usage reports).
+    public func logitsCountingTokens(query: String, passages: [String], instruction: String? = nil) -> (logits: [Double], tokens: Int) {
         let pairs = passages.map { tokens(query: query, passage: $0, instruction: instruction) }
         var out = [Double](repeating: 0, count: pairs.count)
         let batches = Embedder.batches(lengths: pairs.map(\.ids.count), budget: batchTokens)
@@ -180,14 +185,19 @@ public final class CrossEncoder: @unchecked Sendable {   // immutable after init
                 lock.unlock()
             }
         }
-        return out
+        return (out, pairs.reduce(0) { $0 + $1.ids.count })
     }
 
     /// Scores as the reference reports them: the logits through the model's activation
     /// (sigmoid: in 0...1; for LLM rerankers P(yes) against P(no)).
     public func scores(query: String, passages: [String], instruction: String? = nil) -> [Double] {
-        let raw = logits(query: query, passages: passages, instruction: instruction)
-        return sigmoid ? raw.map { 1 / (1 + exp(-$0)) } : raw
+        scoresCountingTokens(query: query, passages: passages, instruction: instruction).scores
+    }
+
+    /// `scores`, and the number of tokens the model read (for usage reports).
+    public func scoresCountingTokens(query: String, passages: [String], instruction: String? = nil) -> (scores: [Double], tokens: Int) {
+        let (raw, tokens) = logitsCountingTokens(query: query, passages: passages, instruction: instruction)
+        return (sigmoid ? raw.map { 1 / (1 + exp(-$0)) } : raw, tokens)
     }
 
     private func score(_ pairs: [(ids: [Int32], typeIds: [Int32])], scratch: Scratch, threads: Int) -> [Double] {

@@ -33,18 +33,7 @@ extension Collection {
     /// `search(_:reranker:depth:)` for concurrent callers (a server): the query is embedded with
     /// other callers' queries, the rest runs off the caller's thread.
     public func search(_ request: SearchRequest, reranker: CrossEncoder, depth: Int) async throws -> [SearchHit] {
-        let query = request.query.trimmingCharacters(in: .whitespacesAndNewlines)
-        var vector: [Float]? = nil
-        if request.mode != .lexical && !query.isEmpty {
-            let kind = try queryKind(instruct: request.instruct, examples: request.examples, task: request.task)
-            vector = await batcher.embed([query], kind: kind).vectors[0]
-        }
-        let queryVector = vector
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global(qos: .userInitiated).async {
-                continuation.resume(with: Result { try self.search(request, reranker: reranker, depth: depth, queryVector: queryVector) })
-            }
-        }
+        try await searchConcurrently(request) { try self.search(request, reranker: reranker, depth: depth, queryVector: $0) }
     }
 
     /// The query side of a search: the instruction and examples given, or else those of the

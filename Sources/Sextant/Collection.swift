@@ -579,6 +579,13 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
     /// those of other callers running at the same time, then searched as `search(_:queryVector:)`
     /// does, off the caller's thread.
     public func search(_ request: SearchRequest) async throws -> [SearchHit] {
+        try await searchConcurrently(request) { try self.search(request, queryVector: $0) }
+    }
+
+    /// Embeds the request's query together with other callers' (the batcher), then runs
+    /// `search` with that vector (nil for lexical searches) off the caller's thread.
+    func searchConcurrently(_ request: SearchRequest,
+                            _ search: @escaping @Sendable (_ queryVector: [Float]?) throws -> [SearchHit]) async throws -> [SearchHit] {
         let query = request.query.trimmingCharacters(in: .whitespacesAndNewlines)
         var vector: [Float]? = nil
         if request.mode != .lexical && !query.isEmpty {
@@ -588,7 +595,7 @@ public final class Collection: @unchecked Sendable {   // mutable state is guard
         let queryVector = vector
         return try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global(qos: .userInitiated).async {
-                continuation.resume(with: Result { try self.search(request, queryVector: queryVector) })
+                continuation.resume(with: Result { try search(queryVector) })
             }
         }
     }

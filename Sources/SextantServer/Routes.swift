@@ -119,13 +119,12 @@ struct Routes: Sendable {
         if let n = body.top_n, n < 1 { throw APIError.badRequest("top_n must be at least 1") }
         if let reranker = service.reranker {
             let texts = body.documents.map(\.text)
-            let scores = try await service.rerankScores(reranker, query: body.query, documents: texts, instruction: body.instruction)
+            let (scores, tokens) = try await service.rerankScores(reranker, query: body.query, documents: texts, instruction: body.instruction)
             let top = orderByScore(scores).prefix(body.top_n ?? scores.count)
             let withText = body.return_documents ?? false
             let results = top.map {
                 RerankResponse.Result(index: $0, relevance_score: scores[$0], document: withText ? .init(text: texts[$0]) : nil)
             }
-            let tokens = texts.reduce(0) { $0 + reranker.tokens(query: body.query, passage: $1, instruction: body.instruction).ids.count }
             return jsonResponse(RerankResponse(results: results, model: reranker.folder.name,
                                                usage: Usage(prompt_tokens: tokens, total_tokens: tokens)))
         }

@@ -93,9 +93,10 @@ public final class SextantService: Sendable {
         return (try taskRerankers.get(folder), depth)
     }
 
-    /// Scores `documents` against `query` with the reranker, off the async threads.
-    func rerankScores(_ reranker: CrossEncoder, query: String, documents: [String], instruction: String?) async throws -> [Double] {
-        try await read { reranker.scores(query: query, passages: documents, instruction: instruction) }
+    /// Scores `documents` against `query` with the reranker, off the async threads; with the
+    /// number of tokens it read.
+    func rerankScores(_ reranker: CrossEncoder, query: String, documents: [String], instruction: String?) async throws -> (scores: [Double], tokens: Int) {
+        try await read { reranker.scoresCountingTokens(query: query, passages: documents, instruction: instruction) }
     }
 
     /// Runs `body` off the async threads (the engine blocks while it computes).

@@ -11,7 +11,7 @@ import Testing
     static let folder = repoRoot.appendingPathComponent("fixtures/rerankers/tiny-bert-cross")
 
     struct Golden: Decodable {
-        struct Pair: Decodable { let query: String; let passage: String; let logits: [Double]; let score: Double }
+        struct Pair: Decodable { let query: String; let passage: String; let ids: [Int32]; let logits: [Double]; let score: Double }
         let pairs: [Pair]
     }
 
@@ -29,6 +29,8 @@ import Testing
                 #expect(r.status == .ok, "\(text(r))")
                 let body = parse(r)
                 #expect(body["model"] as? String == "tiny-bert-cross")
+                // usage counts the tokens the model read: each pair as the reference tokenized it.
+                #expect((body["usage"] as? [String: Any])?["total_tokens"] as? Int == pairs.reduce(0) { $0 + $1.ids.count })
                 let results = body["results"] as? [[String: Any]] ?? []
                 #expect(results.compactMap { $0["index"] as? Int } == expected)
                 for item in results {
