@@ -19,17 +19,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
-        // System libraries (apt: libopenblas-dev, liblz4-dev), found through pkg-config.
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
+        // System library (apt: liblz4-dev), found through pkg-config.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4",
                        providers: [.apt(["liblz4-dev"])]),
-        // Small C kernels for the hot elementwise loops (exp, erf, layer norm, softmax, bf16).
+        // Our numeric kernels (GEMMs, attention, norms, activations, distances). No FP
+        // contraction: an a * b + c is fused only where a kernel says so, on every path alike.
         .target(name: "CKernels",
-                cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast"])]),
+                cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
         .target(name: "Tokenizers", swiftSettings: swift6),
-        .target(name: "Inference", dependencies: ["CBLAS", "CKernels"], swiftSettings: swift6),
+        .target(name: "Inference", dependencies: ["CKernels"], swiftSettings: swift6),
         .target(name: "Embedding", dependencies: ["Tokenizers", "Inference"], swiftSettings: swift6),
         .target(name: "VectorIndex", dependencies: ["CLZ4", "CKernels"], swiftSettings: swift6),
         .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")],

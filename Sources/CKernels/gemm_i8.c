@@ -30,6 +30,7 @@
 //     [ 128 B] -128 · Σ_t qw[32p + j][32b + t] as 32 int32
 // Columns past n and k past the end of the matrix are zeros.
 #include "CKernels.h"
+#include "cpu.h"
 #include "gemm_common.h"
 #include <math.h>
 #include <stdint.h>
@@ -181,7 +182,7 @@ static int sx_i8_vnni_supported(void) {
 int sx_i8_path(void) {
     static int cached = -1;
     int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v >= 0) return v;
+    if (v >= 0) return sx_apply_ceiling(v, v < SX_I8_PATH_AVX2 ? v : SX_I8_PATH_AVX2, SX_I8_PATH_PORTABLE);
     v = SX_I8_PATH_PORTABLE;
 #if SX_I8_X86
     if (sx_i8_vnni_supported()) v = SX_I8_PATH_VNNI;
@@ -191,7 +192,7 @@ int sx_i8_path(void) {
     if (force && strcmp(force, "avx2") == 0 && v > SX_I8_PATH_AVX2) v = SX_I8_PATH_AVX2;
     if (force && strcmp(force, "portable") == 0) v = SX_I8_PATH_PORTABLE;
     __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    return v;
+    return sx_apply_ceiling(v, v < SX_I8_PATH_AVX2 ? v : SX_I8_PATH_AVX2, SX_I8_PATH_PORTABLE);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -197,7 +197,7 @@ public final class CrossEncoder: @unchecked Sendable {   // immutable after init
     /// `scores`, and the number of tokens the model read (for usage reports).
     public func scoresCountingTokens(query: String, passages: [String], instruction: String? = nil) -> (scores: [Double], tokens: Int) {
         let (raw, tokens) = logitsCountingTokens(query: query, passages: passages, instruction: instruction)
-        return (sigmoid ? raw.map { 1 / (1 + exp(-$0)) } : raw, tokens)
+        return (sigmoid ? raw.map(FixedMath.sigmoid) : raw, tokens)
     }
 
     private func score(_ pairs: [(ids: [Int32], typeIds: [Int32])], scratch: Scratch, threads: Int) -> [Double] {

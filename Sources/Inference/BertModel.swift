@@ -36,10 +36,10 @@ public final class BertModel: EmbeddingModel, Sendable {
         let outputNorm: (gamma: FloatTensor, beta: FloatTensor)
     }
 
-    /// Builds the model from a parsed `config.json` and the folder's weights.
     /// Precision of the linear layers (attention products stay f32).
     public let precision: Precision
 
+    /// Builds the model from a parsed `config.json` and the folder's weights.
     public init(config: [String: Any], configPath: String, weights: WeightStore, precision: Precision = .f32) throws {
         self.precision = precision
         let c = ConfigReader(json: config, path: configPath)
@@ -152,6 +152,9 @@ public final class BertModel: EmbeddingModel, Sendable {
         let context = scratch.buffer(3, count: total * h)
         let hidden = scratch.buffer(4, count: total * inter)
         let scores = scratch.buffer(5, count: longest * longest)
+        let headDim = h / heads
+        let packedKeys = scratch.buffer(6, count: AttentionProducts.packedCount(rows: longest, width: headDim))
+        let packedValues = scratch.buffer(7, count: AttentionProducts.packedCount(rows: headDim, width: longest))
 
         // Embeddings: word + position + token type (0 unless given), then layer norm.
         var row = 0
@@ -174,7 +177,6 @@ public final class BertModel: EmbeddingModel, Sendable {
         }
         sx_add_layer_norm(x, nil, total, h, embeddingNorm.gamma.pointer, embeddingNorm.beta.pointer, eps)
 
-        let headDim = h / heads
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
             // Q, K, V in one product: qkv[t] = [q | k | v]. Each product starts from its bias (beta = 1).
@@ -185,10 +187,12 @@ public final class BertModel: EmbeddingModel, Sendable {
                 let n = seq.count
                 for head in 0..<heads {
                     let q = qkv + start * 3 * h + head * headDim
-                    BLAS.matmulTransposedB(m: n, n: n, k: headDim, x: q, ldx: 3 * h, w: q + h, ldw: 3 * h, y: scores, ldy: n)
+                    AttentionProducts.packKeys(q + h, ldk: 3 * h, n: n, d: headDim, into: packedKeys)
+                    AttentionProducts.scores(m: n, n: n, d: headDim, q: q, ldq: 3 * h, keys: packedKeys, out: scores, ldo: n)
                     sx_softmax_rows(scores, n, n, n, scale)
-                    BLAS.matmul(m: n, n: headDim, k: n, a: scores, lda: n, b: q + 2 * h, ldb: 3 * h,
-                                y: context + start * h + head * headDim, ldy: h)
+                    AttentionProducts.packValues(q + 2 * h, ldv: 3 * h, n: n, d: headDim, into: packedValues)
+                    AttentionProducts.context(m: n, n: n, d: headDim, p: scores, ldp: n, values: packedValues,
+                                              out: context + start * h + head * headDim, ldo: h)
                 }
                 start += n
             }
@@ -241,7 +245,8 @@ public struct ClassifierHead: Sendable {
         labelNames = (0..<labels).compactMap { id2label[String($0)] as? String }
     }
 
-    /// The logits of one sequence from its first token's hidden state (in f64 sums; tiny work).
+    /// The logits of one sequence from its first token's hidden state (in f64 sums; tiny work;
+    /// tanh from CKernels, which gives the same bits on every CPU).
     func apply(_ first: UnsafePointer<Float>) -> [Float] {
         let h = dense.bias.shape[0]
         var pooled = [Float](repeating: 0, count: h)
@@ -249,7 +254,7 @@ public struct ClassifierHead: Sendable {
             var sum = Double(dense.bias.pointer[j])
             let w = dense.weight.pointer + j * h
             for c in 0..<h { sum += Double(w[c]) * Double(first[c]) }
-            pooled[j] = Float(tanh(sum))
+            pooled[j] = Float(sx_tanh_f64(sum))
         }
         return (0..<labels).map { l in
             var sum = Double(out.bias.pointer[l])

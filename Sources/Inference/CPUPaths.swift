@@ -1,8 +1,8 @@
-import CBLAS
 import CKernels
 import Foundation
 
-/// Which code paths this CPU gets, chosen at run time: for `sextant cpu` and bug reports.
+/// Which code paths this CPU gets, chosen at run time: for `sextant cpu` and bug reports. Every
+/// path gives the same bits; they differ in speed only.
 public enum CPUPaths {
     /// The processor's name from /proc/cpuinfo (empty where there is none).
     public static var model: String {
@@ -12,13 +12,29 @@ public enum CPUPaths {
         return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
 
-    /// The f32 matrix products: OpenBLAS and the kernel set it chose for this CPU.
+    /// The highest path allowed in this process ($SEXTANT_CPU_PATH): "best", "avx2" or "portable".
+    public static var ceiling: String {
+        switch sx_cpu_ceiling() {
+        case SX_CPU_PORTABLE: return "portable"
+        case SX_CPU_AVX2: return "avx2"
+        default: return "best"
+        }
+    }
+
+    /// Lowers every kernel's path for the rest of the process (tests compare the paths in one run).
+    public static func limit(to ceiling: Ceiling) { sx_set_cpu_ceiling(ceiling.rawValue) }
+
+    /// A ceiling for `limit(to:)`.
+    public enum Ceiling: Int32, CaseIterable, Sendable {
+        case portable = 0, avx2 = 1, best = 2
+    }
+
+    /// The f32 matrix products (the default precision, and attention at every precision).
     public static var f32GEMM: String {
         switch sx_f32_path() {
         case SX_F32_PATH_AVX512: return "AVX-512 (weights packed at load)"
         case SX_F32_PATH_AVX2: return "AVX2 + FMA (weights packed at load)"
-        case SX_F32_PATH_PORTABLE: return "portable (weights packed at load)"
-        default: return "OpenBLAS, \(String(cString: openblas_get_corename())) kernels"
+        default: return "portable (weights packed at load)"
         }
     }
 
@@ -27,7 +43,7 @@ public enum CPUPaths {
         switch sx_bf16_path() {
         case SX_BF16_PATH_AVX512: return "AVX512_BF16 (vdpbf16ps)"
         case SX_BF16_PATH_AVX2: return "AVX2 + FMA (bf16 weights widened in registers)"
-        default: return "none (bf16 runs as f32)"
+        default: return "portable (slow)"
         }
     }
 
@@ -40,7 +56,7 @@ public enum CPUPaths {
         }
     }
 
-    /// Distances, int8 codes and the elementwise transformer kernels (compiler clones).
+    /// Distances, int8 codes and the elementwise transformer kernels.
     public static var vectorKernels: String {
         switch sx_vector_level() {
         case 4: return "x86-64-v4 (AVX-512)"

@@ -95,8 +95,9 @@ public final class DecoderModel: EmbeddingModel, Sendable {
         }
         let theta = ropeParameters.map { ConfigReader(json: $0, path: configPath).double("rope_theta", default: 10000) }
             ?? c.double("rope_theta", default: 10000)
-        // As transformers computes it: 1 / theta^(2i/d) in f32.
-        invFreq = (0..<(headDim / 2)).map { i in 1 / Float(pow(theta, Double(2 * i) / Double(headDim))) }
+        // As transformers computes it: 1 / theta^(2i/d) in f32 (theta^e from CKernels, the same
+        // bits on every CPU).
+        invFreq = (0..<(headDim / 2)).map { i in 1 / Float(sx_pow_f64(theta, Double(2 * i) / Double(headDim))) }
 
         let prefix = weights.contains("model.embed_tokens.weight") ? "model." : ""
         func t(_ name: String, _ shape: [Int]) throws -> FloatTensor { try weights.floats(prefix + name, shape: shape) }
@@ -219,9 +220,9 @@ public final class DecoderModel: EmbeddingModel, Sendable {
         let soft = scratch.buffer(12, count: h)
         output.initialize(repeating: 0, count: h)
         for _ in 0..<steps {
-            BLAS.matmulTransposedB(m: 1, n: vocabSize, k: h, x: last, ldx: h, w: head.pointer, ldw: h, y: logits, ldy: vocabSize)
+            sx_matvec_f32(last, head.pointer, h, vocabSize, h, logits)
             sx_softmax_rows(logits, 1, vocabSize, vocabSize, 1)
-            BLAS.matmul(m: 1, n: h, k: vocabSize, a: logits, lda: vocabSize, b: embeddings.pointer, ldb: h, y: soft, ldy: h)
+            sx_vecmat_f32(logits, embeddings.pointer, h, vocabSize, h, soft)
             let input = scratch.buffer(0, count: h)
             input.update(from: soft, count: h)
             states = forward(input, lengths: [1], pasts: [(cache, cache.count)], appendTo: [cache], scratch: scratch)
@@ -263,6 +264,8 @@ public final class DecoderModel: EmbeddingModel, Sendable {
         let half = headDim / 2
         let cosTable = scratch.buffer(8, count: total * half)
         let sinTable = scratch.buffer(9, count: total * half)
+        let packedKeys = scratch.buffer(13, count: AttentionProducts.packedCount(rows: longestContext, width: headDim))
+        let packedValues = scratch.buffer(14, count: AttentionProducts.packedCount(rows: headDim, width: longestContext))
 
         // Rotary tables for every new token's position.
         var row = 0
@@ -270,8 +273,10 @@ public final class DecoderModel: EmbeddingModel, Sendable {
             for p in 0..<len {
                 for i in 0..<half {
                     let angle = Float(past + p) * invFreq[i]
-                    cosTable[row * half + i] = Float(cos(Double(angle)))
-                    sinTable[row * half + i] = Float(sin(Double(angle)))
+                    var s = 0.0, c = 0.0
+                    sx_sincos_f64(Double(angle), &s, &c)
+                    cosTable[row * half + i] = Float(c)
+                    sinTable[row * half + i] = Float(s)
                 }
                 row += 1
             }
@@ -314,20 +319,25 @@ public final class DecoderModel: EmbeddingModel, Sendable {
                     v = UnsafePointer(valuesAll)
                     ldkv = kvDim
                 }
-                for head in 0..<heads {
-                    let g = head / group
-                    var r0 = 0
-                    while r0 < len {
-                        let r1 = min(len, r0 + block)
-                        let visible = past + r1   // keys any row of this block may see
-                        let q = rows + r0 * qkvWidth + head * headDim
-                        BLAS.matmulTransposedB(m: r1 - r0, n: visible, k: headDim, x: q, ldx: qkvWidth,
-                                               w: k + g * headDim, ldw: ldkv, y: scores, ldy: visible)
-                        sx_softmax_causal(scores, r1 - r0, visible, visible, scale, past + r0 + 1)
-                        BLAS.matmul(m: r1 - r0, n: headDim, k: visible, a: scores, lda: visible, b: v + g * headDim, ldb: ldkv,
-                                    y: context + (start + r0) * qDim + head * headDim, ldy: qDim)
-                        r0 = r1
+                // Per block of rows, each key/value head is packed once for the heads of its group.
+                var r0 = 0
+                while r0 < len {
+                    let r1 = min(len, r0 + block)
+                    let visible = past + r1   // keys any row of this block may see
+                    for g in 0..<kvHeads {
+                        AttentionProducts.packKeys(k + g * headDim, ldk: ldkv, n: visible, d: headDim, into: packedKeys)
+                        AttentionProducts.packValues(v + g * headDim, ldv: ldkv, n: visible, d: headDim, into: packedValues)
+                        for head in g * group..<(g + 1) * group {
+                            let q = rows + r0 * qkvWidth + head * headDim
+                            AttentionProducts.scores(m: r1 - r0, n: visible, d: headDim, q: q, ldq: qkvWidth,
+                                                     keys: packedKeys, out: scores, ldo: visible)
+                            sx_softmax_causal(scores, r1 - r0, visible, visible, scale, past + r0 + 1)
+                            AttentionProducts.context(m: r1 - r0, n: visible, d: headDim, p: scores, ldp: visible,
+                                                      values: packedValues, out: context + (start + r0) * qDim + head * headDim,
+                                                      ldo: qDim)
+                        }
                     }
+                    r0 = r1
                 }
                 start += len
             }

@@ -1,42 +1,41 @@
 import CKernels
 import Dispatch
 
-/// Numeric precision of the large matrix products.
+/// Numeric precision of the large matrix products. Each gives the same bits on every x86-64 CPU
+/// and code path (AVX-512, AVX2, portable); only the speed differs.
 public enum Precision: String, Sendable, CaseIterable {
-    /// f32 weights and activations: the reference results (our AVX-512 kernel on weights packed
-    /// at load where the CPU has AVX-512, else OpenBLAS sgemm; `SEXTANT_F32_PATH` forces a path).
+    /// f32 weights and activations: the reference results (weights packed at load for our f32
+    /// kernel, with one fixed order of fused multiply-adds).
     case f32
-    /// bf16 weights and activations with f32 accumulation (AVX-512 BF16): about twice the
-    /// throughput, vectors within cosine ~0.999 of f32. Falls back to f32 without the hardware.
+    /// bf16 weights and activations with f32 accumulation, in the arithmetic of AVX512_BF16's
+    /// `vdpbf16ps`: about twice f32's throughput where the CPU has it, vectors within cosine
+    /// ~0.9999 of f32. Other CPUs run the same arithmetic on AVX2 (about f32's speed) or portable
+    /// code (slow).
     case bf16
     /// int8 weights and activations in blocks of 32 along k (the Q8_0 scheme), integer block sums
-    /// scaled in f32 (AVX512_VNNI, AVX2, or portable code; every path gives the same results).
-    /// Weights take 1.25 bytes each (f32: 4); vectors within cosine 0.999 of f32.
+    /// scaled in f32 (AVX512_VNNI, AVX2, or portable code). Weights take 1.25 bytes each (f32: 4).
     case int8
 
     /// The precision of the attention's input projection (queries, keys, values) under int8:
-    /// quantizing it costs the most accuracy of any layer. Encoders keep it in f32
-    /// (all-MiniLM-L6-v2: cosine to f32 for the shortest texts 0.9982 with it in int8, 0.9989 in
-    /// bf16, 0.9992 in f32, for a quarter of the work); decoders, whose products dominate their
-    /// time, in bf16 where the CPU has AVX512_BF16 (cosine ≥ 0.9993 measured), else f32.
+    /// quantizing it costs the most accuracy of any layer, so it stays in f32 for encoders
+    /// (a quarter of their work) and in bf16 for decoders, whose products dominate their time.
+    /// The same on every CPU, so that a model gives one set of vectors everywhere.
     public func attentionInput(decoder: Bool) -> Precision {
         guard self == .int8 else { return self }
-        return decoder && sx_bf16_path() == SX_BF16_PATH_AVX512 ? .bf16 : .f32
+        return decoder ? .bf16 : .f32
     }
 
     /// Whether this machine has a fast bf16 path (AVX512_BF16, or AVX2 + FMA); without one
-    /// `bf16` runs as f32.
+    /// `bf16` runs on the portable code, many times slower.
     public static var bf16Supported: Bool { sx_bf16_path() >= SX_BF16_PATH_AVX2 }
 }
 
-/// The weight matrix W [n × k] of a linear layer (y = x · Wᵀ): packed as bf16 or int8, packed as
-/// f32 for our f32 kernels, or kept as it is for OpenBLAS.
+/// The weight matrix W [n × k] of a linear layer (y = x · Wᵀ), packed at load as f32, bf16 or int8
+/// for our kernels.
 public final class LinearWeight: @unchecked Sendable {   // `packed` is written in init and only read after
     public let n: Int
     public let k: Int
-    /// The f32 weights for OpenBLAS; released once packed.
-    private let f32: FloatTensor?
-    private let packed: UnsafeMutableRawPointer?
+    private let packed: UnsafeMutableRawPointer
     /// The kernel for `packed`.
     private let gemm: @convention(c) (Int, Int, Int, UnsafePointer<Float>?, Int, UnsafeRawPointer?,
                                       UnsafeMutablePointer<Float>?, Int, Int32) -> Void
@@ -55,48 +54,31 @@ public final class LinearWeight: @unchecked Sendable {   // `packed` is written 
             packed = pack(sx_i8_packed_size(n, k)) { sx_i8_pack_weights(weight.pointer, n, k, $0) }
             gemm = sx_gemm_i8
             panelBytes = (k + 31) / 32 * 1280
-            f32 = nil
-        } else if precision == .bf16 && Precision.bf16Supported {
+        } else if precision == .bf16 {
             packed = pack(sx_bf16_packed_size(n, k)) { sx_bf16_pack_weights(weight.pointer, n, k, $0) }
             gemm = sx_gemm_bf16
             panelBytes = (k + 1) / 2 * 128
-            f32 = nil
-        } else if sx_f32_path() != SX_F32_PATH_BLAS {
+        } else {
             packed = pack(sx_f32_packed_size(n, k)) { sx_f32_pack_weights(weight.pointer, n, k, $0.assumingMemoryBound(to: Float.self)) }
             gemm = sx_gemm_f32
             panelBytes = k * 128
-            f32 = nil
-        } else {
-            packed = nil
-            gemm = sx_gemm_f32
-            panelBytes = 0
-            f32 = weight
         }
     }
 
-    deinit { packed?.deallocate() }
+    deinit { packed.deallocate() }
 
-    /// Like `apply`, one product per sequence: rows `lengths[0]` of x are the first sequence,
-    /// the next `lengths[1]` the second, and so on. BLAS kernels choose their blocking by the
-    /// shape of a product, so a product over a whole batch would make a row's result depend on
-    /// its neighbours; per sequence, a text gets bit-identical vectors in any batch.
+    /// `apply` over the packed rows of a batch of sequences (`lengths` rows each). Every kernel
+    /// computes a row's outputs from that row alone, in an order fixed by k, so a text gets the
+    /// same bits whatever batch it is in.
     func apply(lengths: [Int], x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
                accumulate: Bool, threads: Int = 1) {
-        var row = 0
-        for len in lengths where len > 0 {
-            apply(m: len, x: x + row * ldx, ldx: ldx, y: y + row * ldy, ldy: ldy, accumulate: accumulate, threads: threads)
-            row += len
-        }
+        let m = lengths.reduce(0, +)
+        if m > 0 { apply(m: m, x: x, ldx: ldx, y: y, ldy: ldy, accumulate: accumulate, threads: threads) }
     }
 
     /// y[m×n] = x[m×k] · Wᵀ (+ y when `accumulate`), columns split over `threads` threads.
     func apply(m: Int, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
                accumulate: Bool, threads: Int = 1) {
-        guard let packed else {
-            BLAS.matmulTransposedB(m: m, n: n, k: k, x: x, ldx: ldx, w: f32!.pointer, ldw: k, y: y, ldy: ldy,
-                                   accumulate: accumulate, threads: threads)
-            return
-        }
         let panels = (n + 31) / 32
         let parts = min(threads, panels)
         if parts <= 1 {

@@ -38,7 +38,7 @@ func loadEmbedder(_ model: String?, batchTokens: Int? = nil, threads: Int? = nil
 /// The `--precision` value; on a CPU without a bf16 path, bf16 warns (the embedder runs f32).
 func precisionOption(_ text: String) throws -> Precision {
     guard let precision = Precision(rawValue: text) else { throw fail("--precision must be f32, bf16 or int8") }
-    if precision == .bf16 && !Precision.bf16Supported { warnLine("this CPU has neither AVX-512 BF16 nor AVX2: running in f32") }
+    if precision == .bf16 && !Precision.bf16Supported { warnLine("this CPU has neither AVX-512 BF16 nor AVX2: bf16 runs on slow portable code (f32 is faster here)") }
     return precision
 }
 
@@ -63,7 +63,7 @@ struct CPUCommand: ParsableCommand {
     func run() throws {
         let fields: KeyValuePairs<String, String> = [
             "cpu": CPUPaths.model, "f32_gemm": CPUPaths.f32GEMM, "bf16_gemm": CPUPaths.bf16GEMM,
-            "int8_gemm": CPUPaths.int8GEMM, "vector_kernels": CPUPaths.vectorKernels,
+            "int8_gemm": CPUPaths.int8GEMM, "vector_kernels": CPUPaths.vectorKernels, "ceiling": CPUPaths.ceiling,
         ]
         if json {
             let data = try JSONSerialization.data(withJSONObject: Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value) }),
@@ -77,6 +77,7 @@ struct CPUCommand: ParsableCommand {
             bf16 GEMM:       \(CPUPaths.bf16GEMM)
             int8 GEMM:       \(CPUPaths.int8GEMM)
             vector kernels:  \(CPUPaths.vectorKernels) (distances, int8 codes, norms, activations)
+            ceiling:         \(CPUPaths.ceiling) ($SEXTANT_CPU_PATH; every path gives the same bits)
             """)
     }
 }

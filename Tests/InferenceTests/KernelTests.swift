@@ -73,9 +73,9 @@ import Testing
     }
 }
 
-/// The bf16 GEMM on every path this CPU can run (AVX512_BF16, AVX2 + FMA, portable) against a
-/// float64 reference over the same bf16-rounded inputs, and each path's rows independent of the
-/// batch they are computed in.
+/// The bf16 GEMM on every path this CPU can run (AVX512_BF16, AVX2 + FMA, portable): bit-identical
+/// to each other (denormal and near-denormal sums included), close to a float64 reference over the
+/// same bf16-rounded inputs, and each path's rows independent of the batch they are computed in.
 @Suite struct BF16GemmTests {
     static func bf16(_ x: Float) -> Float {
         var u = x.bitPattern
@@ -131,6 +131,33 @@ import Testing
                         worst = max(worst, abs(Double(y[i]) - expected) / (scale[i] + (accumulate == 1 ? 0.5 : 0) + 1e-30))
                     }
                     #expect(worst < 1e-5, "\(name) m \(c.m) n \(c.n) k \(c.k) accumulate \(accumulate): relative error \(worst)")
+                }
+            }
+        }
+    }
+
+    /// Magnitudes from normal to denormal, so that products and partial sums cross the denormal
+    /// range that vdpbf16ps flushes: every path must flush them alike.
+    @Test(arguments: [Float(1), 1e-19, 1e-20, 3e-39])
+    func everyPathGivesTheSameBits(_ magnitude: Float) throws {
+        var rng = SystemRandomNumberGenerator()
+        for c in Self.cases {
+            let x = (0..<c.m * c.k).map { _ in Float.random(in: -2...2, using: &rng) * magnitude }
+            let w = (0..<c.n * c.k).map { _ in Float.random(in: -1...1, using: &rng) * (magnitude < 1e-30 ? 1e30 : magnitude) }
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: sx_bf16_packed_size(c.n, c.k), alignment: 64)
+            defer { packed.deallocate() }
+            sx_bf16_pack_weights(w, c.n, c.k, packed)
+            for accumulate in [0, 1] as [Int32] {
+                var results: [(String, [UInt32])] = []
+                for (name, gemm) in Self.paths() {
+                    var y = [Float](repeating: accumulate == 1 ? magnitude * magnitude * 0.5 : .nan, count: c.m * c.n)
+                    x.withUnsafeBufferPointer { xp in
+                        y.withUnsafeMutableBufferPointer { yp in gemm(c.m, c.n, c.k, xp.baseAddress!, c.k, packed, yp.baseAddress!, c.n, accumulate) }
+                    }
+                    results.append((name, y.map(\.bitPattern)))
+                }
+                for (name, bits) in results.dropFirst() {
+                    #expect(bits == results[0].1, "\(name) differs from \(results[0].0): m \(c.m) n \(c.n) k \(c.k) magnitude \(magnitude)")
                 }
             }
         }

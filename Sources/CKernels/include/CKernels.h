@@ -1,10 +1,25 @@
-// Hot elementwise loops of the inference engine, in C so the compiler vectorizes them
-// (one AVX-512 clone and a portable default, chosen at load time).
+// The numeric kernels of the inference engine and the vector index. Every kernel has an AVX-512,
+// an AVX2 and a portable path, chosen at run time, and every path gives bit-identical results:
+// the order and rounding of each operation is fixed by the kernel, not by the instruction set.
 #ifndef SEXTANT_CKERNELS_H
 #define SEXTANT_CKERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+// ---- Paths -----------------------------------------------------------------------------------
+
+#define SX_CPU_PORTABLE 0
+#define SX_CPU_AVX2 1
+#define SX_CPU_BEST 2
+/// The highest path any kernel takes in this process: SX_CPU_BEST (what the CPU has), SX_CPU_AVX2
+/// (AVX2 + FMA at most) or SX_CPU_PORTABLE. Starts from $SEXTANT_CPU_PATH (avx2|portable); the
+/// per-kernel variables ($SEXTANT_F32_PATH, _BF16_PATH, _I8_PATH, _VECTOR_PATH) lower one family.
+int sx_cpu_ceiling(void);
+/// Changes the ceiling for the whole process (tests: one run checks every path).
+void sx_set_cpu_ceiling(int ceiling);
+
+// ---- Elementwise kernels -----------------------------------------------------------------------
 
 /// y[r*ld + c] += bias[c] for every row r < rows and column c < cols.
 void sx_add_bias_rows(float *y, size_t rows, size_t cols, size_t ld, const float *bias);
@@ -45,6 +60,14 @@ void sx_swiglu(float *x, size_t rows, size_t inter);
 void sx_erf(const float *x, float *y, size_t n);
 void sx_exp(const float *x, float *y, size_t n);
 
+/// y[j] = Σ_t x[t] · w[j·ldw + t] for j < n, t < k (an LM head on one hidden state): per j, 16
+/// partial sums by fma in t order (lane t mod 16), then a fixed pairwise tree.
+void sx_matvec_f32(const float *x, const float *w, size_t ldw, size_t n, size_t k, float *y);
+
+/// y[c] = Σ_j p[j] · e[j·lde + c] for c < k, j < n, by fma in j order from zero (a soft token:
+/// probabilities times the embedding matrix).
+void sx_vecmat_f32(const float *p, const float *e, size_t lde, size_t n, size_t k, float *y);
+
 /// Half-precision conversions to f32.
 void sx_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 void sx_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
@@ -74,12 +97,30 @@ float sx_sq_decode_prepare(const int8_t *code, const float *mid, const float *sc
 /// CRC-32C (Castagnoli) of `len` bytes, continuing from `crc` (start with 0).
 uint32_t sx_crc32c(uint32_t crc, const void *data, size_t len);
 
-/// The instruction-set level whose clones of the kernels above run here: 4 (x86-64-v4, AVX-512),
-/// 3 (x86-64-v3, AVX2 + FMA), 1 (x86-64 baseline), 0 (not x86-64: the compiler's generic code).
+/// The instruction-set level whose builds of the kernels above run here: 4 (x86-64-v4, AVX-512),
+/// 3 (x86-64-v3, AVX2 + FMA), 1 (x86-64 baseline), 0 (not x86-64: the compiler's generic code);
+/// lowered by the ceiling and $SEXTANT_VECTOR_PATH=avx2|portable.
 int sx_vector_level(void);
 
-// bf16 GEMM (gemm_bf16.c): y (+)= x · Wᵀ with W pre-packed to bf16 and f32 accumulation.
-// Fast path: AVX512_BF16 (vdpbf16ps); elsewhere a portable scalar loop over the same packed layout.
+// ---- Scalar math with fixed results ------------------------------------------------------------
+// libm's exp, log, sin, cos and tanh pick FMA or SSE2 builds by CPU and may differ in the last
+// bit; these are plain double arithmetic (no FMA, one order), so they give the same bits anywhere.
+// Errors are a few ulp of a double: far below the f32 values made from them.
+
+/// e^x.
+double sx_exp_f64(double x);
+/// Natural logarithm of x > 0.
+double sx_log_f64(double x);
+/// base^e for base > 0.
+double sx_pow_f64(double base, double e);
+/// sin and cos of x (|x| < 2^30).
+void sx_sincos_f64(double x, double *s, double *c);
+/// tanh(x).
+double sx_tanh_f64(double x);
+
+// bf16 GEMM (gemm_bf16.c): y (+)= x · Wᵀ with W pre-packed to bf16 and f32 accumulation, with
+// the arithmetic of AVX512_BF16's vdpbf16ps on every path (pairs of fused multiply-adds, odd k
+// first, denormals flushed); bit-identical on every path.
 
 /// 1 if the CPU and OS support the AVX512_BF16 fast path (AVX512F/BW/VL + AVX512_BF16, zmm state).
 int sx_bf16_supported(void);
@@ -109,21 +150,18 @@ void sx_gemm_bf16(size_t m, size_t n, size_t k, const float *x, size_t ldx, cons
 int sx_gemm_bf16_avx2(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
                       float *y, size_t ldy, int accumulate);
 
-/// The portable path of sx_gemm_bf16 (same arguments and results up to f32 summation order),
-/// exposed for tests.
+/// The portable path of sx_gemm_bf16 (same arguments and results), exposed for tests.
 void sx_gemm_bf16_portable(size_t m, size_t n, size_t k, const float *x, size_t ldx,
                            const void *packed_w, float *y, size_t ldy, int accumulate);
 
 
 // f32 GEMM (gemm_f32.c): y (+)= x · Wᵀ with W packed once; bit-identical on every path.
 
-#define SX_F32_PATH_BLAS 0
 #define SX_F32_PATH_PORTABLE 1
 #define SX_F32_PATH_AVX2 2
 #define SX_F32_PATH_AVX512 3
-/// The path f32 products take on this machine: SX_F32_PATH_AVX512 (AVX512F) or _BLAS (OpenBLAS
-/// sgemm, on AVX2-only and other CPUs). $SEXTANT_F32_PATH=avx2 (our AVX2 + FMA kernel), =portable
-/// and =blas force those.
+/// The path f32 products take on this machine: SX_F32_PATH_AVX512 (AVX512F), _AVX2 (AVX2 + FMA) or
+/// _PORTABLE; $SEXTANT_F32_PATH=avx2|portable lowers it.
 int sx_f32_path(void);
 
 /// Bytes needed for sx_f32_pack_weights of an n × k weight matrix.
@@ -131,6 +169,14 @@ size_t sx_f32_packed_size(size_t n, size_t k);
 
 /// Packs W [n × k] (row-major f32, out_features × in_features) into panels of 32 output columns.
 void sx_f32_pack_weights(const float *w, size_t n, size_t k, float *packed);
+
+/// Packs W [n × k] given with row stride ldw (W[j][t] = w[j·ldw + t]), as sx_f32_pack_weights;
+/// for attention keys (scores = Q · Kᵀ).
+void sx_f32_pack_rows(const float *w, size_t ldw, size_t n, size_t k, float *packed);
+
+/// Packs W [n × k] given transposed with row stride ldv (W[j][t] = v[t·ldv + j]); for attention
+/// values (context = P · V, so W = Vᵀ).
+void sx_f32_pack_columns(const float *v, size_t ldv, size_t n, size_t k, float *packed);
 
 /// y[m × n] = x[m × k] · Wᵀ (accumulate = 0) or y += x · Wᵀ (accumulate = 1), on the packed
 /// weights. Each output's sum depends on k and the values only (not on m, the row's place or the
