@@ -96,6 +96,35 @@ def blocks(lin, wbits, abits, B=32, tau=None):
     lin.forward = fwd
 
 
+def hadamard(v, H):
+    """v [..., k] times the block-diagonal Sylvester Hadamard matrix with blocks of H (entries
+    +-1, unnormalized) along k."""
+    k = v.shape[-1]
+    out = v.reshape(*v.shape[:-1], k // H, H).clone()
+    h = 1
+    while h < H:
+        o = out.reshape(*out.shape[:-1], H // (2 * h), 2, h)
+        a, b = o[..., 0, :].clone(), o[..., 1, :].clone()
+        o[..., 0, :], o[..., 1, :] = a + b, a - b
+        out = o.reshape(*out.shape[:-1], H)
+        h *= 2
+    return out.reshape(v.shape)
+
+
+def rotated(lin, H, wbits=8, abits=8, B=32):
+    """Q8 on x·H and W·H (block Hadamard rotation along k): (xH)(WH)^T = H·(x W^T)."""
+    W = lin.weight.data.double()
+    k = W.shape[1]
+    H = H if k % H == 0 else 32
+    WqT = quant_blocks(hadamard(W, H), wbits, B).t().contiguous() / H
+    b = None if lin.bias is None else lin.bias.data.double()
+
+    def fwd(x):
+        y = quant_blocks(hadamard(x.double(), H), abits, B) @ WqT
+        return (y if b is None else y + b).to(x.dtype)
+    lin.forward = fwd
+
+
 def bf16(lin):
     WT = lin.weight.data.to(torch.bfloat16).double().t().contiguous()
     b = None if lin.bias is None else lin.bias.data.double()
@@ -120,6 +149,12 @@ SCHEMES = {
     "a16w8-qkv": dict(qkv=A16W(8), attn_out=A16W(8), up=A16W(8), down=A16W(8)),
     "a16w8-b16": {r: (lambda l: blocks(l, 8, 16, B=16)) for r in ("attn_out", "up", "down")},
     "q8-b16": {r: (lambda l: blocks(l, 8, 8, B=16)) for r in ("attn_out", "up", "down")},
+    "q8-h32": {r: (lambda l: rotated(l, 32)) for r in ("attn_out", "up", "down")},
+    "q8-h64": {r: (lambda l: rotated(l, 64)) for r in ("attn_out", "up", "down")},
+    "q8-h128": {r: (lambda l: rotated(l, 128)) for r in ("attn_out", "up", "down")},
+    "q8-h128-b64": {r: (lambda l: rotated(l, 128, B=64)) for r in ("attn_out", "up", "down")},
+    "q8-h32-qkv": {r: (lambda l: rotated(l, 32)) for r in ("qkv", "attn_out", "up", "down")},
+    "q8-h128-qkv": {r: (lambda l: rotated(l, 128)) for r in ("qkv", "attn_out", "up", "down")},
     "a16w12": dict(qkv=A16W(12), attn_out=A16W(12), up=A16W(12), down=A16W(12)),
     "a16w12-qkv-f32": dict(attn_out=A16W(12), up=A16W(12), down=A16W(12)),
     "a16w11": dict(qkv=A16W(11), attn_out=A16W(11), up=A16W(11), down=A16W(11)),

@@ -12,8 +12,10 @@ public enum Precision: String, Sendable, CaseIterable {
     /// ~0.9999 of f32. Other CPUs run the same arithmetic on AVX2 (about f32's speed) or portable
     /// code (slow).
     case bf16
-    /// int8 weights and activations in blocks of 32 along k (the Q8_0 scheme), integer block sums
-    /// scaled in f32 (AVX512_VNNI, AVX2, or portable code). Weights take 1.25 bytes each (f32: 4).
+    /// int8 weights and activations in blocks of 32 along k, each block rotated by a Hadamard
+    /// matrix before it is quantized (one scale per block); exact integer block sums scaled in
+    /// f32 (AVX512_VNNI, AVX2, or portable code): vectors within cosine ~0.9995 of f32. Weights
+    /// take 1.25 bytes each (f32: 4).
     case int8
 
     /// The precision of the attention's input projection (queries, keys, values) under int8:
@@ -53,7 +55,7 @@ public final class LinearWeight: @unchecked Sendable {   // `packed` is written 
         if precision == .int8 {
             packed = pack(sx_i8_packed_size(n, k)) { sx_i8_pack_weights(weight.pointer, n, k, $0) }
             gemm = sx_gemm_i8
-            panelBytes = (k + 31) / 32 * 1280
+            panelBytes = sx_i8_packed_size(32, k)
         } else if precision == .bf16 {
             packed = pack(sx_bf16_packed_size(n, k)) { sx_bf16_pack_weights(weight.pointer, n, k, $0) }
             gemm = sx_gemm_bf16

@@ -3,7 +3,8 @@ import Foundation
 import Testing
 @testable import Inference
 
-/// The int8 GEMM (blocks of 32 along k for weights and activations): every path (VNNI, AVX2,
+/// The int8 GEMM (blocks of 32 along k for weights and activations, each rotated by the 32 × 32
+/// Hadamard matrix before it is quantized): every path (VNNI, AVX2,
 /// portable) gives bit-identical results, equal to a reference quantization written here, the same
 /// for a row alone as in any batch or column split.
 @Suite struct Int8GemmTests {
@@ -43,18 +44,32 @@ import Testing
         return y
     }
 
-    /// Q8_0 quantization of one row: per block of 32, scale amax/127 and values rint(v·127/amax).
-    static func quantize(_ v: ArraySlice<Float>) -> (q: [Int], scales: [Float]) {
+    /// The rotation of one block (zero-padded to 32) by the Sylvester Hadamard matrix, as the
+    /// fast Walsh-Hadamard transform in Float: stages h = 1, 2, 4, 8, 16 in that order.
+    static func rotate(_ block: ArraySlice<Float>) -> [Float] {
+        var v = Array(block) + [Float](repeating: 0, count: 32 - block.count)
+        var h = 1
+        while h < 32 {
+            for t in 0..<32 where t & h == 0 { (v[t], v[t + h]) = (v[t] + v[t + h], v[t] - v[t + h]) }
+            h *= 2
+        }
+        return v
+    }
+
+    /// Quantization of one row: per block of 32, rotated, scale amax/127 and values
+    /// rint(v·127/amax) of the rotated block (`rotated` keeps the rotated values).
+    static func quantize(_ v: ArraySlice<Float>) -> (q: [Int], scales: [Float], rotated: [Float]) {
         let v = Array(v)
-        var q: [Int] = [], scales: [Float] = []
+        var q: [Int] = [], scales: [Float] = [], rotated: [Float] = []
         for b in stride(from: 0, to: v.count, by: 32) {
-            let block = v[b..<min(v.count, b + 32)]
+            let block = rotate(v[b..<min(v.count, b + 32)])
             let amax = block.map(abs).max() ?? 0
             let inv: Float = amax > 0 ? 127 / amax : 0
             q += block.map { Int(($0 * inv).rounded(.toNearestOrEven)) }
             scales.append(amax / 127)
+            rotated += block
         }
-        return (q, scales)
+        return (q, scales, rotated)
     }
 
     @Test func everyPathIsIdenticalAndMatchesTheReferenceQuantization() throws {
@@ -78,21 +93,22 @@ import Testing
                     for j in 0..<n {
                         // The quantized product in double precision: block sums are exact integers.
                         var sum = 0.0, scale = 0.0
+                        // The weights' scale carries the 1/32 of H·Hᵀ = 32·I.
                         for b in 0..<qx[i].scales.count {
                             var block = 0
-                            for t in b * 32..<min(k, b * 32 + 32) { block += qx[i].q[t] * qw[j].q[t] }
-                            let term = Double(block) * Double(qx[i].scales[b] * qw[j].scales[b])
+                            for t in b * 32..<b * 32 + 32 { block += qx[i].q[t] * qw[j].q[t] }
+                            let term = Double(block) * Double(qx[i].scales[b] * (qw[j].scales[b] / 32))
                             sum += term
                             scale += abs(term)
                         }
-                        // Rounding moves each value by at most half a step (amax/254) of its block:
-                        // |xw - x'w'| <= |x|·sw/2 + |w|·sx/2 + sx·sw/4 per product.
+                        // x·w = (xH)·(wH)/32. Rounding moves each rotated value by at most half a
+                        // step (amax/254) of its block: |x'w' - q'| <= |x'|·sw/2 + |w'|·sx/2 + sx·sw/4.
                         var exact = 0.0, bound = 0.0
-                        for p in 0..<k {
-                            let (xv, wv) = (Double(x[i * k + p]), Double(w[j * k + p]))
+                        for p in 0..<k { exact += Double(x[i * k + p]) * Double(w[j * k + p]) }
+                        for p in 0..<qx[i].rotated.count {
+                            let (xv, wv) = (Double(qx[i].rotated[p]), Double(qw[j].rotated[p]))
                             let (sx, sw) = (Double(qx[i].scales[p / 32]), Double(qw[j].scales[p / 32]))
-                            exact += xv * wv
-                            bound += abs(xv) * sw / 2 + abs(wv) * sx / 2 + sx * sw / 4
+                            bound += (abs(xv) * sw / 2 + abs(wv) * sx / 2 + sx * sw / 4) / 32
                         }
                         let extra = accumulate == 1 ? 0.5 : 0
                         let got = Double(results[0].1[i * n + j])

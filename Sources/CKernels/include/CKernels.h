@@ -188,8 +188,8 @@ void sx_gemm_f32(size_t m, size_t n, size_t k, const float *x, size_t ldx, const
 void sx_gemm_f32_path(int path, size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
                       float *y, size_t ldy, int accumulate);
 
-// int8 GEMM (gemm_i8.c): y (+)= x · Wᵀ with W and x quantized in blocks of 32 along k (Q8_0);
-// bit-identical on every path.
+// int8 GEMM (gemm_i8.c): y (+)= x · Wᵀ with W and x quantized to int8 in blocks of 32 along k,
+// each block rotated by the 32 × 32 Hadamard matrix first; bit-identical on every path.
 
 #define SX_I8_PATH_PORTABLE 0
 #define SX_I8_PATH_AVX2 1
@@ -201,12 +201,12 @@ int sx_i8_path(void);
 /// Bytes needed for sx_i8_pack_weights of an n × k weight matrix.
 size_t sx_i8_packed_size(size_t n, size_t k);
 
-/// Quantizes W [n × k] (row-major f32, out_features × in_features) per output column and block
-/// of 32 k values, into panels of 32 columns; see gemm_i8.c for the layout.
+/// Rotates and quantizes W [n × k] (row-major f32, out_features × in_features) per output column
+/// and block of 32 k values, into panels of 32 columns; see gemm_i8.c for the layout.
 void sx_i8_pack_weights(const float *w, size_t n, size_t k, void *packed);
 
-/// y[m × n] = x[m × k] · Wᵀ (accumulate = 0) or y += x · Wᵀ (accumulate = 1): x quantized per row
-/// and block of 32, integer block sums, scaled and summed in f32. Each output depends on its row
+/// y[m × n] = x[m × k] · Wᵀ (accumulate = 0) or y += x · Wᵀ (accumulate = 1): x rotated and
+/// quantized per row and block of 32, exact integer block sums, scaled and summed in f32. Each output depends on its row
 /// of x and the weights only (not on m, the row's place, the column split or the path).
 /// Single-threaded; allocates m · (k + k/32 · 4) bytes (twice the first term on the AVX2 path).
 void sx_gemm_i8(size_t m, size_t n, size_t k, const float *x, size_t ldx, const void *packed_w,
