@@ -14,13 +14,20 @@ reference of:
 Layers (BERT / decoders): "qkv" = query, key, value / q,k,v_proj; "attn_out" = attention.output.dense
 / o_proj; "up" = intermediate.dense / gate_proj, up_proj; "down" = output.dense / down_proj.
 
-Schemes (--scheme; several allowed, or "all"):
-  q8            what --precision int8 did (Sources/CKernels/gemm_i8.c): qkv f32; attn_out, up, down
-                with weights and activations in int8 blocks of 32 along k (Q8_0)
-  q8-noqkv-f32  the same with qkv in Q8_0 too
-  a16w8         activations int16 blocks of 32, weights int8 blocks of 32, qkv f32
-  a16w12        RECOMMENDED: every linear layer incl. qkv, activations int16 (+-32767) and
-                weights int12 (+-2047), both in blocks of 32 along k:
+Schemes (--scheme; several allowed, or "all"); q/k/v stay f32 unless the name says otherwise:
+  q8-h32        what --precision int8 does (Sources/CKernels/gemm_i8.c): attn_out, up, down with
+                weights and activations in int8 blocks of 32 along k, each block first rotated by
+                the 32 x 32 Hadamard matrix (weights and activations alike)
+  q8-h64, q8-h128, q8-h128-b64  the rotation over 64 or 128 values (blocks of 32 or 64)
+  q8-h32-qkv, q8-h128-qkv       the same with q/k/v in int8 too
+  q8            plain int8 blocks of 32 (llama.cpp's Q8_0; what int8 was before the rotation)
+  q8-noqkv-f32  q8 with q/k/v in Q8_0 too
+  q8-b16        q8 in blocks of 16
+  q8-down-a16, q8-up-a16, q8-attn-out-a16  q8 with one layer's activations in int16
+  a16w8         activations int16 blocks of 32, weights int8 blocks of 32 (a16w8-b16: blocks of
+                16; a16w8-qkv: q/k/v too)
+  a16w12        every linear layer incl. qkv, activations int16 (+-32767) and weights int12
+                (+-2047), both in blocks of 32 along k:
                   q = rint(v * (qmax / amax)) clamped to [-qmax, qmax], s = amax / qmax
                   (f32; amax = 0 -> q = 0, s = 0); block sums exact in int32
                   (|sum| <= 32 * 32767 * 2047 = 2146369568 < 2^31)
@@ -34,7 +41,7 @@ Schemes (--scheme; several allowed, or "all"):
 Usage (from the repository root; offline):
   tools/.venv/bin/python tools/int8-accuracy.py [--scheme NAME ...] [--limit N] [--no-cranfield]
       [--no-decoders]
-  default: --scheme q8 a16w12. --limit: Cranfield documents (default: all 1400).
+  default: --scheme q8 q8-h32. --limit: Cranfield documents (default: all 1400).
 """
 import argparse, copy, json, os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -184,7 +191,7 @@ def quantized(model, scheme, layer_of):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--scheme", nargs="+", default=["q8", "a16w12"], help="scheme names, or all")
+    ap.add_argument("--scheme", nargs="+", default=["q8", "q8-h32"], help="scheme names, or all")
     ap.add_argument("--limit", type=int, default=0, help="Cranfield documents (default: all)")
     ap.add_argument("--corpus", default="../shared/datasets/cranfield/corpus.jsonl")
     ap.add_argument("--no-cranfield", action="store_true")

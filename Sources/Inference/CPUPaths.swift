@@ -21,6 +21,21 @@ public enum CPUPaths {
         }
     }
 
+    /// The environment variables that lower code paths: `SEXTANT_CPU_PATH` every kernel, the
+    /// others one family each. Each takes `avx2` or `portable` (or `best`: no change).
+    public static let pathVariables = ["SEXTANT_CPU_PATH", "SEXTANT_F32_PATH", "SEXTANT_BF16_PATH", "SEXTANT_I8_PATH",
+                                       "SEXTANT_VECTOR_PATH"]
+
+    /// What is wrong with the path variables in `environment`, or nil: the kernels ignore a value
+    /// they do not know, which would leave a run on other paths than its user asked for.
+    public static func environmentProblem(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        for name in pathVariables {
+            guard let value = environment[name], !value.isEmpty, !["best", "avx2", "portable"].contains(value) else { continue }
+            return "\(name) is \(value.debugDescription); it takes avx2, portable or best (or unset it)"
+        }
+        return nil
+    }
+
     /// Lowers every kernel's path for the rest of the process (tests compare the paths in one run).
     public static func limit(to ceiling: Ceiling) { sx_set_cpu_ceiling(ceiling.rawValue) }
 

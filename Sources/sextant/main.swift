@@ -42,6 +42,10 @@ func precisionOption(_ text: String) throws -> Precision {
     return precision
 }
 
+if let problem = CPUPaths.environmentProblem() {
+    FileHandle.standardError.write(Data("error: \(problem)\n".utf8))
+    exit(1)
+}
 SextantCommand.main()
 
 /// `sextant fingerprint`: the model fingerprint a collection records (for `import --model-sha256`).

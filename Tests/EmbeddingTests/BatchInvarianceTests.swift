@@ -60,7 +60,7 @@ import Inference
         #expect(Self.bits(v[0]) == Self.bits(v[4]))
     }
 
-    /// bf16 linear layers (AVX-512 BF16 machines; elsewhere the f32 path again) and int8 ones.
+    /// bf16 linear layers and int8 ones (on whichever path this CPU and SEXTANT_CPU_PATH give).
     @Test(arguments: [Precision.bf16, .int8])
     func bertLowPrecisionVectorsAreBatchInvariant(_ precision: Precision) throws {
         let url = repoRoot.appendingPathComponent("fixtures/embeddings/all-MiniLM-L6-v2.golden.json")

@@ -62,6 +62,26 @@ import Testing
                 """)
         }
     }
+
+    /// `sextant cpu` reports the ceiling and the paths under it; a path variable with a value the
+    /// kernels do not know is one clear error, before any work, instead of being ignored.
+    @Test func ceilingsAreReportedAndUnknownValuesRefused() throws {
+        for ceiling in Self.ceilings {
+            let r = try runSextant(["cpu", "--json"], environment: ["SEXTANT_CPU_PATH": ceiling])
+            #expect(r.status == 0, "\(r.stderr)")
+            let fields = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: String] ?? [:]
+            #expect(fields["ceiling"] == ceiling, "\(r.stdout)")
+            if ceiling == "portable" { #expect(fields["f32_gemm"]?.hasPrefix("portable") == true && fields["int8_gemm"] == "portable") }
+            if ceiling == "avx2" { #expect(fields["f32_gemm"]?.hasPrefix("AVX2") == true && fields["int8_gemm"]?.hasPrefix("AVX2") == true) }
+        }
+        for (name, value) in [("SEXTANT_CPU_PATH", "AVX2"), ("SEXTANT_I8_PATH", "vnni"), ("SEXTANT_F32_PATH", "blas"),
+                              ("SEXTANT_VECTOR_PATH", " portable")] {
+            let r = try runSextant(["embed"], input: Data("{\"text\": \"a\"}\n".utf8), environment: [name: value])
+            #expect(r.status != 0 && r.stdout.isEmpty, "\(name)=\(value) was accepted")
+            #expect(r.stderr.hasPrefix("error: \(name)") && r.stderr.contains("avx2, portable or best")
+                    && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        }
+    }
 }
 
 enum CPUModel {
