@@ -19,12 +19,12 @@ static inline int sx_gemm_trivial(size_t m, size_t n, size_t k, float *y, size_t
 #if defined(__x86_64__)
 #include <xmmintrin.h>
 // Sets the MXCSR's DAZ (denormal inputs read as zero) and FTZ (denormal results flushed to zero)
-// bits for the rest of a call, as bf16 dot-product instructions always do; returns the old value
-// for sx_flush_denormals_end. The flushed work must be in another (non-inlined) function, so that
+// bits, and rounding to nearest even, for the rest of a call, as bf16 dot-product instructions
+// always do whatever the MXCSR says; returns the old value for sx_flush_denormals_end. The flushed work must be in another (non-inlined) function, so that
 // the compiler cannot move it across the MXCSR writes.
 static inline unsigned sx_flush_denormals_begin(void) {
     unsigned old = _mm_getcsr();
-    _mm_setcsr(old | 0x8040u);
+    _mm_setcsr((old & ~0x6000u) | 0x8040u);   // RC = 00 (nearest), DAZ, FTZ
     return old;
 }
 static inline void sx_flush_denormals_end(unsigned old) { _mm_setcsr(old); }

@@ -463,10 +463,9 @@ int sx_vector_level(void) {
     if (v < 0) {
 #if defined(__x86_64__)
         v = 1;
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) v = 3;
-        if (v == 3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-            && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
-            && __builtin_cpu_supports("avx512cd")) v = 4;
+        // The whole feature levels the v3 and v4 builds may use (LZCNT, MOVBE, F16C... too).
+        if (__builtin_cpu_supports("x86-64-v3")) v = 3;
+        if (v == 3 && __builtin_cpu_supports("x86-64-v4")) v = 4;
 #else
         v = 0;
 #endif

@@ -8,7 +8,7 @@ public enum Precision: String, Sendable, CaseIterable {
     /// kernel, with one fixed order of fused multiply-adds).
     case f32
     /// bf16 weights and activations with f32 accumulation, in the arithmetic of AVX512_BF16's
-    /// `vdpbf16ps`: about twice f32's throughput where the CPU has it, vectors within cosine
+    /// `vdpbf16ps`: about 1.6x f32's throughput where the CPU has it, vectors within cosine
     /// ~0.9999 of f32. Other CPUs run the same arithmetic on AVX2 (about f32's speed) or portable
     /// code (slow).
     case bf16

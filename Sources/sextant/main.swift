@@ -35,7 +35,7 @@ func loadEmbedder(_ model: String?, batchTokens: Int? = nil, threads: Int? = nil
     }
 }
 
-/// The `--precision` value; on a CPU without a bf16 path, bf16 warns (the embedder runs f32).
+/// The `--precision` value; on a CPU without a fast bf16 path, bf16 warns (it runs on portable code).
 func precisionOption(_ text: String) throws -> Precision {
     guard let precision = Precision(rawValue: text) else { throw fail("--precision must be f32, bf16 or int8") }
     if precision == .bf16 && !Precision.bf16Supported { warnLine("this CPU has neither AVX-512 BF16 nor AVX2: bf16 runs on slow portable code (f32 is faster here)") }

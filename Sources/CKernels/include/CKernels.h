@@ -113,7 +113,7 @@ double sx_exp_f64(double x);
 double sx_log_f64(double x);
 /// base^e for base > 0.
 double sx_pow_f64(double base, double e);
-/// sin and cos of x (|x| < 2^30).
+/// sin and cos of x (exact range reduction for |x| < 1.6e6).
 void sx_sincos_f64(double x, double *s, double *c);
 /// tanh(x).
 double sx_tanh_f64(double x);
